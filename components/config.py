@@ -1,0 +1,167 @@
+"""Typed profiles read from `params.yaml`, the one place where step settings live.
+
+`params.yaml` names the active `profile` and holds one complete section per profile
+(`smoke`, `default`, `paper`). DVC tracks those params, so changing a field through this
+file (or `psyllm profile`, which writes it) is how DVC learns what is stale. Models have
+no defaults and forbid unknown keys: the YAML mirrors the types exactly.
+"""
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from components.errors import PsyllmError
+
+ProfileName = Literal["smoke", "default", "paper"]
+PROFILE_NAMES: tuple[ProfileName, ...] = ("smoke", "default", "paper")
+PARAMS_FILE = Path("params.yaml")
+_PROFILE_LINE = re.compile(r"^profile:[^\n#]*", re.MULTILINE)
+
+Positive = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+class StrictModel(BaseModel):
+    """Rejects unknown keys, so a typo in params.yaml is an error and not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CrawlConfig(StrictModel):
+    """What to fetch and how politely. With `sample_site` set, that folder is served on loopback."""
+
+    sample_site: Path | None
+    sample_site_port: Annotated[int, Field(ge=1, le=65535)]
+    seeds: list[str]
+    allowed_domains: list[str]
+    max_pages: Positive
+    max_depth: Positive
+    concurrency: Positive
+    per_host_delay_s: Annotated[float, Field(ge=0)]
+    timeout_s: Annotated[float, Field(gt=0)]
+    max_retries: Annotated[int, Field(ge=0)]
+    backoff_base_s: Annotated[float, Field(ge=0)]
+    max_redirects: Annotated[int, Field(ge=0)]
+    max_page_bytes: Positive
+    user_agent: Annotated[str, Field(min_length=3)]
+
+    @model_validator(mode="after")
+    def _has_somewhere_to_start(self) -> "CrawlConfig":
+        if self.sample_site is None and not self.seeds:
+            raise ValueError("set crawl.seeds (URLs) or crawl.sample_site (a folder to serve)")
+        if self.sample_site is not None and (self.seeds or self.allowed_domains):
+            raise ValueError("crawl.sample_site serves its own root: leave seeds and allowed_domains empty")
+        return self
+
+
+class CorpusFile(StrictModel):
+    """A local long-form text source: .txt/.md as one document, .json/.jsonl joined from fields."""
+
+    path: Path
+    text_fields: list[str]
+    source: str
+
+
+class SplitFractions(StrictModel):
+    """Share of question groups per split; the three must add up to 1."""
+
+    train: Fraction
+    validation: Fraction
+    test: Fraction
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> "SplitFractions":
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"prepare.split.* must add up to 1, got {total:g}")
+        return self
+
+
+class PrepareConfig(StrictModel):
+    """How crawled pages and Q&A sources become a clean corpus and leak-free splits."""
+
+    corpus_files: list[CorpusFile]
+    qa_sources: list[Path]
+    languages: list[str]
+    min_doc_chars: Positive
+    boilerplate_doc_fraction: Fraction
+    near_duplicate_threshold: Fraction
+    minhash_permutations: Positive
+    split: SplitFractions
+    split_salt: str
+
+
+class Paths(StrictModel):
+    """Where each step writes. Shared by all profiles and read by dvc.yaml as ${paths.*}."""
+
+    crawl: Path
+    prepared: Path
+
+
+class Profile(StrictModel):
+    """Every step's settings for one scale of run."""
+
+    crawl: CrawlConfig
+    prepare: PrepareConfig
+
+
+class Params(StrictModel):
+    """The whole of params.yaml."""
+
+    profile: ProfileName
+    paths: Paths
+    smoke: Profile
+    default: Profile
+    paper: Profile
+
+    def active(self) -> Profile:
+        """The section named by `profile`."""
+        return getattr(self, self.profile)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown key")
+        elif problem["type"] == "literal_error":
+            lines.append(f"  {where}: {problem['msg']} (got {problem['input']!r})")
+        else:
+            lines.append(f"  {where}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Parse and validate params.yaml; every problem is reported with its dotted key."""
+    try:
+        raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as missing:
+        raise PsyllmError(f"{path}: not found (run psyllm from the project root)") from missing
+    except YAMLError as bad:
+        raise PsyllmError(f"{path}: not valid YAML: {bad}") from bad
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as invalid:
+        raise PsyllmError(f"{path}: invalid parameters:\n{_describe(invalid)}") from invalid
+
+
+def load_profile(path: Path = PARAMS_FILE) -> Profile:
+    """The active profile's settings, which is what every step runs with."""
+    return load_params(path).active()
+
+
+def set_profile(name: str, path: Path = PARAMS_FILE) -> None:
+    """Switch the active profile by rewriting only the `profile:` line, so DVC sees the change."""
+    if name not in PROFILE_NAMES:
+        raise PsyllmError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    text = path.read_text(encoding="utf-8")
+    updated, replaced = _PROFILE_LINE.subn(f"profile: {name}", text, count=1)
+    if not replaced:
+        raise PsyllmError(f"{path}: no top-level 'profile:' line to change")
+    path.write_text(updated, encoding="utf-8")
+    load_params(path)

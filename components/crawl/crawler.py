@@ -1,0 +1,140 @@
+"""The crawl loop: breadth-first, concurrent across hosts, polite within each host.
+
+Workers take URLs from one queue. Before every request a worker waits at its host's gate,
+which spaces requests by the larger of our own per-host delay and robots.txt's
+Crawl-delay, so concurrency only ever spreads across hosts.
+"""
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime
+
+import httpx
+from tqdm import tqdm
+
+from components.config import CrawlConfig
+from components.crawl.extract import extract
+from components.crawl.fetch import FetchFailed, FetchPolicy, fetch
+from components.crawl.robots import RobotsCache
+from components.crawl.state import CrawlState, Page
+from components.crawl.urls import canonicalize, host_of, in_scope
+from components.language import detect_language
+from components.text import normalize_text
+
+
+class _HostGate:
+    """Serialises one host's requests and spaces them `delay_s` apart."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._next_start = 0.0
+
+    async def wait(self, delay_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            pause = self._next_start - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            self._next_start = loop.time() + delay_s
+
+
+class Crawler:
+    """One crawl over `state`: resumes its frontier and stops at `config.max_pages` pages."""
+
+    def __init__(self, config: CrawlConfig, seeds: list[str], allowed_domains: list[str], state: CrawlState) -> None:
+        self._config = config
+        self._allowed_domains = allowed_domains
+        self._state = state
+        self._gates: dict[str, _HostGate] = {}
+        self._queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        canonical_seeds = [url for url in (canonicalize(seed) for seed in seeds) if url is not None]
+        state.enqueue([seed for seed in canonical_seeds if in_scope(seed, allowed_domains)], depth=0)
+        self._policy = FetchPolicy(
+            allowed_domains=allowed_domains,
+            max_redirects=config.max_redirects,
+            max_retries=config.max_retries,
+            backoff_base_s=config.backoff_base_s,
+            max_page_bytes=config.max_page_bytes,
+        )
+
+    async def run(self) -> None:
+        limits = httpx.Limits(max_connections=self._config.concurrency * 2)
+        headers = {"User-Agent": self._config.user_agent}
+        timeout = httpx.Timeout(self._config.timeout_s)
+        async with httpx.AsyncClient(headers=headers, timeout=timeout, limits=limits) as client:
+            self._robots = RobotsCache(client, self._config.user_agent, self._config.max_page_bytes)
+            for item in self._state.queued():
+                self._queue.put_nowait(item)
+            with tqdm(
+                total=self._config.max_pages,
+                initial=min(self._state.page_count(), self._config.max_pages),
+                desc="crawl",
+                unit="page",
+                disable=None,
+            ) as self._progress:
+                workers = [asyncio.create_task(self._work(client)) for _ in range(self._config.concurrency)]
+                await self._queue.join()
+                for worker in workers:
+                    worker.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self, client: httpx.AsyncClient) -> None:
+        while True:
+            url, depth = await self._queue.get()
+            try:
+                if self._state.page_count() < self._config.max_pages:
+                    await self._visit(client, url, depth)
+            finally:
+                self._queue.task_done()
+
+    async def _visit(self, client: httpx.AsyncClient, url: str, depth: int) -> None:
+        if not in_scope(url, self._allowed_domains):
+            self._state.finish(url, "out_of_scope")
+            return
+
+        async def may_visit(target: str) -> bool:
+            if target != url and self._state.is_known(target):
+                raise FetchFailed("duplicate_url", target)
+            return (await self._robots.rules_for(target)).allows(target)
+
+        async def wait_turn(target: str) -> None:
+            rules = await self._robots.rules_for(target)
+            gate = self._gates.setdefault(host_of(target), _HostGate())
+            await gate.wait(max(self._config.per_host_delay_s, rules.crawl_delay_s))
+
+        try:
+            fetched = await fetch(client, url, self._policy, may_visit, wait_turn)
+        except FetchFailed as failure:
+            self._state.finish(url, failure.kind)
+            return
+        if fetched.final_url != url:
+            self._state.mark_seen(fetched.final_url, depth)
+        extracted = extract(fetched)
+        text = normalize_text(extracted.text)
+        links = extracted.links if depth < self._config.max_depth else []
+        off_domain = [link for link in links if not in_scope(link, self._allowed_domains)]
+        self._state.add_off_domain(off_domain)
+        in_domain = [link for link in links if link not in off_domain]
+        sha256 = hashlib.sha256(text.encode()).hexdigest()
+        if not text:
+            page, outcome = None, "empty_text"
+        elif self._state.has_text(sha256):
+            page, outcome = None, "duplicate_text"
+        elif self._state.page_count() >= self._config.max_pages:
+            return  # budget spent by another worker meanwhile: the URL stays queued for a resume
+        else:
+            page = Page(
+                url=url,
+                final_url=fetched.final_url,
+                fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                http_status=fetched.status,
+                language=detect_language(text),
+                title=normalize_text(extracted.title),
+                text=text,
+                sha256=sha256,
+            )
+            outcome = "stored"
+        for new_url in self._state.store(url, page, in_domain, depth, outcome):
+            self._queue.put_nowait((new_url, depth + 1))
+        if page is not None:
+            self._progress.update(1)

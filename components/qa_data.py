@@ -1,0 +1,155 @@
+"""Loading question–answer data from the formats Psy-LLM trains on, into one record type.
+
+`load_qa(path)` detects the format from the file:
+- PsyQA JSON (`.json`): a list of questions, each with `answers: [{answer_text, ...}]`;
+  one pair per answer.
+- CounselChat CSV (`.csv`): one row per therapist answer; HTML is stripped.
+- Plain JSON Lines (`.jsonl`): `question`, optional `description`, `answer`, and optional
+  `question_id` (otherwise derived from the question text, so repeats group together).
+Every problem names the file and the record or line it is in. An answer that is present
+but blank (some public sets have unanswered rows) is skipped with a warning.
+"""
+
+import csv
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from components.errors import PsyllmError
+from components.jsonl import read_jsonl
+from components.language import detect_language
+from components.text import normalize_text, strip_html
+
+log = logging.getLogger(__name__)
+
+_COUNSELCHAT_COLUMNS = ("questionID", "questionTitle", "questionText", "answerText")
+_CSV_FIELD_LIMIT = 16 * 1024 * 1024  # scraped answers can exceed csv's 128 KiB default
+
+
+@dataclass(frozen=True)
+class QAPair:
+    """One answer to one question. Several pairs may share a question_id."""
+
+    question_id: str
+    question: str
+    description: str
+    answer: str
+    language: str
+    source: str
+
+    def as_record(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def load_qa(path: Path) -> list[QAPair]:
+    """All question–answer pairs in `path`, format detected from its suffix and content."""
+    if not path.is_file():
+        raise PsyllmError(f"{path}: Q&A file not found")
+    readers = {".json": _psyqa, ".csv": _counselchat, ".jsonl": _plain_jsonl}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise PsyllmError(f"{path}: unknown Q&A format; expected one of {', '.join(readers)}")
+    try:
+        return list(reader(path))
+    except csv.Error as bad:
+        raise PsyllmError(f"{path}: malformed CSV ({bad})") from bad
+    except UnicodeDecodeError as bad:
+        raise PsyllmError(f"{path}: not valid UTF-8 near byte {bad.start}") from bad
+
+
+def _pair(question_id: str, question: str, description: str, answer: str, source: str) -> QAPair:
+    question, description, answer = (normalize_text(part) for part in (question, description, answer))
+    return QAPair(
+        question_id=question_id,
+        question=question,
+        description=description,
+        answer=answer,
+        language=detect_language(f"{question}\n{description}\n{answer}"),
+        source=source,
+    )
+
+
+def _text_field(record: dict[str, Any], key: str, where: str, required: bool = True) -> str:
+    value = record.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise PsyllmError(f"{where}: field {key!r} must be a non-empty string")
+    return value
+
+
+def _answer_or_skip(value: object, key: str, where: str) -> str | None:
+    """The answer text, or None (with a warning) when it is blank; anything else is an error."""
+    if not isinstance(value, str):
+        raise PsyllmError(f"{where}: field {key!r} must be a string")
+    if not value.strip():
+        log.warning("%s: blank %s skipped", where, key)
+        return None
+    return value
+
+
+def _psyqa(path: Path) -> Iterator[QAPair]:
+    try:
+        questions = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as bad:
+        raise PsyllmError(f"{path}:{bad.lineno}: not valid JSON ({bad.msg})") from bad
+    if not isinstance(questions, list):
+        raise PsyllmError(f"{path}: expected a PsyQA JSON list of questions")
+    source = f"psyqa:{path.stem}"
+    for index, item in enumerate(questions):
+        where = f"{path}: record {index}"
+        if not isinstance(item, dict) or "questionID" not in item or not isinstance(item.get("answers"), list):
+            raise PsyllmError(f"{where}: not a PsyQA question (needs questionID and an answers list)")
+        question = _text_field(item, "question", where)
+        description = _text_field(item, "description", where, required=False)
+        for answer_index, answer in enumerate(item["answers"]):
+            answer_where = f"{where}, answer {answer_index}"
+            if not isinstance(answer, dict):
+                raise PsyllmError(f"{answer_where}: expected an object with answer_text")
+            text = _answer_or_skip(answer.get("answer_text"), "answer_text", answer_where)
+            if text is not None:
+                yield _pair(str(item["questionID"]), question, description, text, source)
+
+
+def _counselchat(path: Path) -> Iterator[QAPair]:
+    csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in _COUNSELCHAT_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            raise PsyllmError(f"{path}: not a CounselChat CSV, missing columns {', '.join(missing)}")
+        source = f"counselchat:{path.stem}"
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if None in row:
+                raise PsyllmError(f"{where}: row has more fields than the header")
+            question_id = (row["questionID"] or "").strip()
+            if not question_id:
+                raise PsyllmError(f"{where}: empty questionID")
+            answer = _answer_or_skip(strip_html(row["answerText"] or ""), "answerText", where)
+            if answer is None:
+                continue
+            title = strip_html(row["questionTitle"] or "")
+            body = strip_html(row["questionText"] or "")
+            yield _pair(question_id, title or body, body if title else "", answer, source)
+
+
+def _plain_jsonl(path: Path) -> Iterator[QAPair]:
+    source = f"jsonl:{path.stem}"
+    for line_number, record in read_jsonl(path):
+        where = f"{path}:{line_number}"
+        question = _text_field(record, "question", where)
+        if "answer" not in record:
+            raise PsyllmError(f"{where}: field 'answer' is missing")
+        answer = _answer_or_skip(record["answer"], "answer", where)
+        if answer is None:
+            continue
+        description = _text_field(record, "description", where, required=False)
+        question_id = record.get("question_id")
+        if question_id is None:
+            question_id = hashlib.sha1(normalize_text(question).encode()).hexdigest()[:12]
+        yield _pair(str(question_id), question, description, answer, source)

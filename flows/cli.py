@@ -1,0 +1,117 @@
+"""`psyllm`: one verb per pipeline step, plus `run` for the whole graph.
+
+Each step verb reads the active profile from params.yaml and calls its component; DVC's
+stages run exactly these verbs. User errors print one clear line and exit 2; nothing a
+user does should ever show a traceback (set PSYLLM_DEBUG=1 to see one).
+"""
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from components import crawl as crawl_step
+from components import prepare as prepare_step
+from components.config import PROFILE_NAMES, load_params, set_profile
+from components.errors import PsyllmError
+
+app = typer.Typer(
+    name="psyllm",
+    help="Psy-LLM: crawl, prepare, train, evaluate and serve counselling language models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+log = logging.getLogger("psyllm")
+
+
+@app.command()
+def crawl(
+    seed: Annotated[list[str] | None, typer.Option(help="Start URL; replaces the profile's seeds.")] = None,
+    allow_domain: Annotated[
+        list[str] | None, typer.Option(help="Host to stay within (default: the seeds' hosts).")
+    ] = None,
+    max_pages: Annotated[int | None, typer.Option(min=1, help="Stop after storing this many pages.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: paths.crawl).")] = None,
+) -> None:
+    """Fetch psychology articles politely (robots.txt, rate limits) and store their main text.
+
+    Without options it crawls what the active profile says: the default and smoke
+    profiles serve data/sample_site on loopback and crawl it over HTTP. A killed crawl
+    rerun with the same output folder resumes without refetching stored pages.
+    """
+    params = load_params()
+    config = params.active().crawl
+    if seed:
+        config = config.model_copy(update={"sample_site": None, "seeds": seed, "allowed_domains": []})
+    if allow_domain:
+        config = config.model_copy(update={"allowed_domains": allow_domain})
+    if max_pages is not None:
+        config = config.model_copy(update={"max_pages": max_pages})
+    result = crawl_step.run(config, out or params.paths.crawl)
+    report = result.report
+    typer.echo(
+        f"crawl: {report['pages_stored']} pages in {result.pages_file} "
+        f"(robots skips {report['robots_skips']}, duplicates {report['duplicates']}, "
+        f"off-domain links {report['off_domain_links']}, errors {sum(report['errors'].values())})"
+    )
+
+
+@app.command()
+def prepare() -> None:
+    """Clean, language-tag, deduplicate and PII-scrub the corpus; split the Q&A without leaks."""
+    params = load_params()
+    result = prepare_step.run(
+        params.active().prepare, params.paths.crawl / crawl_step.PAGES_FILE, params.paths.prepared
+    )
+    corpus, splits = result.stats["corpus"], result.stats["qa"]["splits"]
+    sizes = ", ".join(f"{name} {split['pairs']}" for name, split in splits.items())
+    typer.echo(f"prepare: {corpus['documents_out']} corpus documents; Q&A pairs {sizes}")
+
+
+@app.command()
+def run(
+    profile: Annotated[
+        str | None,
+        typer.Option(help=f"Switch params.yaml to this profile first ({', '.join(PROFILE_NAMES)})."),
+    ] = None,
+) -> None:
+    """Run the whole pipeline: `dvc repro` over dvc.yaml, skipping whatever is up to date."""
+    if profile is not None:
+        set_profile(profile)
+    active = load_params().profile
+    typer.echo(f"run: profile {active}")
+    environment = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    completed = subprocess.run([sys.executable, "-m", "dvc", "repro"], env=environment, check=False)
+    if completed.returncode != 0:
+        raise PsyllmError(
+            f"the pipeline failed (dvc repro exited {completed.returncode}); see the step's message above"
+        )
+
+
+def main() -> None:
+    """Console entry point: runs the app and turns errors into one readable line."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "trafilatura", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        app()
+    except PsyllmError as error:
+        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        typer.secho("interrupted; rerun the same command to resume", err=True)
+        raise SystemExit(130) from None
+    except Exception as error:
+        if os.environ.get("PSYLLM_DEBUG"):
+            raise
+        typer.secho(
+            f"unexpected error ({type(error).__name__}): {error}\nrerun with PSYLLM_DEBUG=1 for the traceback",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        raise SystemExit(1) from None

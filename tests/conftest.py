@@ -1,0 +1,32 @@
+"""Fixtures shared across test layers: the project root, ../shared data, free ports."""
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("PSYLLM_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def shared_file():
+    """Path of a file in ../shared/data, or skip the test with the reason."""
+
+    def find(relative: str) -> Path:
+        path = SHARED_DATA / relative
+        if not path.is_file():
+            pytest.skip(f"shared data set not present: {path}")
+        return path
+
+    return find

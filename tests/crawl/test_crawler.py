@@ -1,0 +1,165 @@
+"""The crawler against a real loopback server: politeness, scope, failures and resume."""
+
+import itertools
+import json
+import sqlite3
+
+import pytest
+
+from components import crawl
+from components.config import load_params
+from tests.conftest import PROJECT_ROOT
+from tests.crawl.fixture_site import CRAWL_DELAY_S, FixtureSite
+
+USER_AGENT = "psyllm-test-crawler/1.0"
+
+
+def crawl_config(site: FixtureSite, **changes):
+    base = load_params(PROJECT_ROOT / "params.yaml").smoke.crawl
+    settings = {
+        "sample_site": None,
+        "seeds": [site.base + "/"],
+        "allowed_domains": ["127.0.0.1"],
+        "max_pages": 50,
+        "concurrency": 3,
+        "per_host_delay_s": 0.0,
+        "timeout_s": 0.5,
+        "max_retries": 2,
+        "backoff_base_s": 0.05,
+        "max_page_bytes": 1_000_000,
+        "user_agent": USER_AGENT,
+        **changes,
+    }
+    return base.model_copy(update=settings)
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory):
+    """One crawl of the fixture site, shared by the assertions below."""
+    out = tmp_path_factory.mktemp("crawl")
+    with FixtureSite() as site:
+        result = crawl.run(crawl_config(site), out)
+    pages = [json.loads(line) for line in result.pages_file.read_text().splitlines()]
+    return site, result.report, pages
+
+
+def stored_paths(pages):
+    return {page["url"].split("127.0.0.1", 1)[1].split("/", 1)[1] for page in pages}
+
+
+def test_robots_disallowed_folder_is_never_requested(crawled):
+    site, report, _ = crawled
+    assert not [path for path, _, _ in site.requests if path.startswith("/private/")]
+    assert report["robots_skips"] == 1
+
+
+def test_crawl_delay_spaces_requests_to_one_host(crawled):
+    site, _, _ = crawled
+    times = sorted(moment for path, moment, _ in site.requests if path != "/robots.txt")
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(gaps) > 10
+    assert min(gaps) >= CRAWL_DELAY_S * 0.95
+
+
+def test_identifies_itself_with_the_configured_user_agent(crawled):
+    site, _, _ = crawled
+    assert {agent for _, _, agent in site.requests} == {USER_AGENT}
+
+
+def test_redirect_loop_and_off_domain_redirect_are_errors(crawled):
+    _site, report, pages = crawled
+    assert report["errors"]["redirect_loop"] == 1
+    assert report["errors"]["off_domain_redirect"] == 1
+    assert not any("elsewhere" in page["final_url"] for page in pages)
+
+
+def test_in_scope_redirect_is_followed_and_target_fetched_once(crawled):
+    site, _, pages = crawled
+    moved = [page for page in pages if page["url"].endswith("/moved")]
+    assert len(moved) == 1 and moved[0]["final_url"].endswith("/target")
+    assert site.hits["/target"] == 1
+
+
+def test_server_error_is_retried_then_succeeds(crawled):
+    site, _, pages = crawled
+    assert site.hits["/flaky"] == 2
+    assert "flaky" in stored_paths(pages)
+
+
+def test_slow_page_times_out_after_retries(crawled):
+    site, report, pages = crawled
+    assert report["errors"]["timeout"] == 1
+    assert site.hits["/slow"] == 3  # first try + max_retries
+    assert "slow" not in stored_paths(pages)
+
+
+def test_client_error_is_not_retried(crawled):
+    site, report, _ = crawled
+    assert site.hits["/missing"] == 1
+    assert report["errors"]["http_4xx"] == 1
+
+
+def test_oversized_pages_are_refused_declared_or_streamed(crawled):
+    _, report, pages = crawled
+    assert report["errors"]["too_large"] == 2
+    assert not {"big", "big-stream"} & stored_paths(pages)
+
+
+def test_only_html_and_plain_text_are_kept(crawled):
+    _, report, pages = crawled
+    assert report["skipped"]["unsupported_type"] == 1
+    assert "doc.pdf" not in stored_paths(pages)
+    assert "notes.txt" in stored_paths(pages)
+
+
+def test_off_domain_links_are_counted_not_followed(crawled):
+    site, report, _ = crawled
+    assert report["off_domain_links"] == 1
+    assert all(not path.startswith("http") for path, _, _ in site.requests)
+
+
+def test_same_text_at_two_urls_is_stored_once(crawled):
+    _, report, pages = crawled
+    assert len(stored_paths(pages) & {"copy-1", "copy-2"}) == 1
+    assert report["duplicates"] >= 1
+    assert len({page["sha256"] for page in pages}) == len(pages)
+
+
+def test_nofollow_links_are_not_followed(crawled):
+    site, _, _ = crawled
+    assert site.hits["/nofollow-only"] == 0
+    assert site.hits["/nofollow-target"] == 1
+
+
+def test_every_url_is_fetched_once_and_records_are_complete(crawled):
+    site, _, pages = crawled
+    retried = {"/flaky", "/slow"}
+    assert all(count == 1 for path, count in site.hits.items() if path not in retried)
+    fields = {"url", "final_url", "fetched_at", "http_status", "language", "title", "text", "sha256"}
+    assert all(set(page) == fields and page["text"] and page["language"] == "en" for page in pages)
+
+
+def test_max_pages_is_respected_and_a_rerun_resumes_without_refetching(tmp_path):
+    with FixtureSite() as site:
+        first = crawl.run(crawl_config(site, max_pages=3), tmp_path)
+        assert first.report["pages_stored"] == 3
+        fetched_first = {path for path, _, _ in site.requests if path != "/robots.txt"}
+        stored_first = {json.loads(line)["url"] for line in first.pages_file.read_text().splitlines()}
+        site.requests.clear()
+        second = crawl.run(crawl_config(site, max_pages=50), tmp_path)
+    assert second.report["resumed"] is True
+    refetched = {path for path, _, _ in site.requests} & {url.split(site.base, 1)[1] for url in stored_first}
+    assert not refetched
+    assert second.report["pages_stored"] > 3
+    assert fetched_first  # the first run did real work
+
+
+def test_a_different_scope_starts_afresh(tmp_path):
+    with FixtureSite() as site:
+        crawl.run(crawl_config(site, max_pages=2), tmp_path)
+    with FixtureSite() as other_site:  # another port: another scope
+        result = crawl.run(crawl_config(other_site, max_pages=2), tmp_path)
+    assert result.report["resumed"] is False
+    state = sqlite3.connect(tmp_path / ".state" / "crawl.sqlite")
+    (count,) = state.execute("SELECT COUNT(*) FROM pages WHERE url NOT LIKE ?", (other_site.base + "%",)).fetchone()
+    assert count == 0

@@ -1,0 +1,67 @@
+"""Temporary copies of the project, as a fresh clone would be, for end-to-end runs."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from tests.conftest import PROJECT_ROOT, free_port
+
+BIN = Path(sys.executable).parent
+
+
+def clone_project(destination: Path) -> Path:
+    """Copy tracked and untracked-but-not-ignored files, then commit them in a new repository."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=PROJECT_ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for relative in filter(None, listed):
+        source = PROJECT_ROOT / relative
+        if source.is_file():
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost"]
+    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=destination, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "fresh clone"], cwd=destination, check=True)
+    return destination
+
+
+def set_params(project: Path, profile: str, **crawl_fields: object) -> None:
+    """Pick a free loopback port for the sample site (and any other crawl fields) in a copy."""
+    yaml = YAML()
+    params_file = project / "params.yaml"
+    document = yaml.load(params_file.read_text())
+    for name, value in {"sample_site_port": free_port(), **crawl_fields}.items():
+        document[profile]["crawl"][name] = value
+    with params_file.open("w") as handle:
+        yaml.dump(document, handle)
+
+
+def environment() -> dict[str, str]:
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
+
+
+def run(project: Path, *command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(command), cwd=project, env=environment(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def start(project: Path, *command: str) -> subprocess.Popen[str]:
+    """Start a command in its own process group, so a test can kill it and all its children."""
+    return subprocess.Popen(
+        list(command), cwd=project, env=environment(), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+def kill_group(process: subprocess.Popen[str]) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)

@@ -1,0 +1,84 @@
+"""The step graph end to end through DVC, in fresh copies of the project."""
+
+import json
+import sqlite3
+import time
+
+from tests.pipeline.project import BIN, clone_project, kill_group, run, set_params, start
+
+
+def test_smoke_run_produces_every_output(smoke_project):
+    report = json.loads((smoke_project / "data/crawl/report.json").read_text())
+    assert report["pages_stored"] == 12  # the smoke profile's max_pages
+    assert report["robots_skips"] + report["pages_stored"] >= 12
+    stats = json.loads((smoke_project / "data/prepared/stats.json").read_text())
+    assert stats["corpus"]["documents_out"] > 0
+    assert {name: split["pairs"] > 0 for name, split in stats["qa"]["splits"].items()} == {
+        "train": True, "validation": True, "test": True,
+    }  # fmt: skip
+    for name in ("train", "validation", "test"):
+        lines = (smoke_project / f"data/prepared/qa/{name}.jsonl").read_text().splitlines()
+        assert {"question", "answer", "language"} <= set(json.loads(lines[0]))
+
+
+def test_second_repro_is_a_no_op(smoke_project):
+    lock_before = (smoke_project / "dvc.lock").read_text()
+    completed = run(smoke_project, str(BIN / "dvc"), "repro")
+    assert completed.returncode == 0, completed.stderr
+    assert "Data and pipelines are up to date" in completed.stdout
+    assert "Running stage" not in completed.stdout
+    assert (smoke_project / "dvc.lock").read_text() == lock_before
+
+
+def test_status_is_clean_and_profile_is_tracked(smoke_project):
+    status = run(smoke_project, str(BIN / "dvc"), "status", "--json")
+    assert json.loads(status.stdout) == {}
+    lock = (smoke_project / "dvc.lock").read_text()
+    assert "profile: smoke" in lock
+
+
+def test_killed_crawl_resumes_through_dvc_repro(tmp_path):
+    project = clone_project(tmp_path / "project")
+    set_params(project, "smoke", max_pages=30, per_host_delay_s=0.25)
+    assert run(project, str(BIN / "psyllm"), "run", "--profile", "smoke", "--help").returncode == 0
+    repro = start(project, str(BIN / "psyllm"), "run", "--profile", "smoke")
+    state_file = project / "data/crawl/.state/crawl.sqlite"
+    deadline = time.monotonic() + 120
+    stored_before_kill = 0
+    while time.monotonic() < deadline and stored_before_kill < 5:
+        time.sleep(0.2)
+        if state_file.exists():
+            with sqlite3.connect(state_file) as state:
+                stored_before_kill = state.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
+    kill_group(repro)
+    assert 5 <= stored_before_kill < 30, "the crawl should be killed part-way"
+    assert not (project / "data/crawl/pages.jsonl").exists()
+
+    resumed = run(project, str(BIN / "dvc"), "repro")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    report = json.loads((project / "data/crawl/report.json").read_text())
+    assert report["resumed"] is True
+    assert report["pages_stored"] == 30
+    assert "Data and pipelines are up to date" in run(project, str(BIN / "dvc"), "repro").stdout
+
+
+def test_user_errors_are_one_clear_line_without_traceback(tmp_path):
+    (tmp_path / "params.yaml").write_text("profile: smoke\nsmokey: {}\n")
+    completed = run(tmp_path, str(BIN / "psyllm"), "prepare")
+    assert completed.returncode == 2
+    assert "smokey: unknown key" in completed.stderr
+    assert "Traceback" not in completed.stderr + completed.stdout
+
+    (tmp_path / "params.yaml").unlink()
+    completed = run(tmp_path, str(BIN / "psyllm"), "crawl")
+    assert completed.returncode == 2 and "params.yaml: not found" in completed.stderr
+
+    completed = run(tmp_path, str(BIN / "psyllm"), "run", "--profile", "huge")
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr
+
+
+def test_help_explains_every_verb():
+    completed = run(BIN, str(BIN / "psyllm"), "--help")
+    assert completed.returncode == 0
+    for verb in ("crawl", "prepare", "run"):
+        assert verb in completed.stdout
