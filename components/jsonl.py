@@ -39,6 +39,18 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             ) from bad
 
 
+def read_json(path: Path) -> Any:  # noqa: ANN401 - any JSON document
+    """A whole JSON document; errors name the file and, for bad syntax, the line."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as missing:
+        raise PsyllmError(f"{path}: file not found") from missing
+    except UnicodeDecodeError as bad:
+        raise PsyllmError(f"{path}: not valid UTF-8 near byte {bad.start}") from bad
+    except json.JSONDecodeError as bad:
+        raise PsyllmError(f"{path}:{bad.lineno}: not valid JSON ({bad.msg})") from bad
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` so that readers see either the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)

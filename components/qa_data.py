@@ -12,7 +12,6 @@ but blank (some public sets have unanswered rows) is skipped with a warning.
 
 import csv
 import hashlib
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from components.errors import PsyllmError
-from components.jsonl import read_jsonl
+from components.jsonl import read_json, read_jsonl
 from components.language import detect_language
 from components.text import normalize_text, strip_html
 
@@ -93,10 +92,7 @@ def _answer_or_skip(value: object, key: str, where: str) -> str | None:
 
 
 def _psyqa(path: Path) -> Iterator[QAPair]:
-    try:
-        questions = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as bad:
-        raise PsyllmError(f"{path}:{bad.lineno}: not valid JSON ({bad.msg})") from bad
+    questions = read_json(path)
     if not isinstance(questions, list):
         raise PsyllmError(f"{path}: expected a PsyQA JSON list of questions")
     source = f"psyqa:{path.stem}"

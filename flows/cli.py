@@ -7,12 +7,12 @@ user does should ever show a traceback (set PSYLLM_DEBUG=1 to see one).
 
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from dvc.cli import main as dvc_main
 
 from components import crawl as crawl_step
 from components import prepare as prepare_step
@@ -85,12 +85,12 @@ def run(
         set_profile(profile)
     active = load_params().profile
     typer.echo(f"run: profile {active}")
-    environment = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    completed = subprocess.run([sys.executable, "-m", "dvc", "repro"], env=environment, check=False)
-    if completed.returncode != 0:
-        raise PsyllmError(
-            f"the pipeline failed (dvc repro exited {completed.returncode}); see the step's message above"
-        )
+    # Stages run `psyllm <step>`: make sure they find this environment's psyllm.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    # DVC runs in this process, so a killed run leaves no orphaned DVC holding the stage locks.
+    exit_code = dvc_main(["repro"])
+    if exit_code != 0:
+        raise PsyllmError(f"the pipeline failed (dvc repro exited {exit_code}); see the step's message above")
 
 
 def main() -> None:

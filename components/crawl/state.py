@@ -8,6 +8,7 @@ site contents) starts afresh instead of mixing two crawls.
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -145,7 +146,13 @@ class CrawlState:
             (name,),
         )
 
-    def _transaction(self) -> sqlite3.Connection:
-        """`with self._transaction():` commits on success and rolls back on error."""
-        self._db.execute("BEGIN") if not self._db.in_transaction else None
-        return self._db
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One atomic unit of change: committed whole, or rolled back on any error."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")

@@ -6,7 +6,6 @@ exact duplicates are caught by hash before the costlier MinHash check.
 """
 
 import hashlib
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 from components.config import CorpusFile, PrepareConfig
 from components.errors import PsyllmError
-from components.jsonl import read_jsonl
+from components.jsonl import read_json, read_jsonl
 from components.language import detect_language
 from components.near_dup import NearDuplicateIndex
 from components.privacy import scrub_pii
@@ -70,7 +69,7 @@ def read_corpus_file(spec: CorpusFile) -> list[Document]:
         if suffix == ".jsonl":
             records = [(f"{path}:{number}", record) for number, record in read_jsonl(path)]
         elif suffix == ".json":
-            loaded = json.loads(path.read_text(encoding="utf-8"))
+            loaded = read_json(path)
             if not isinstance(loaded, list):
                 raise PsyllmError(f"{path}: expected a JSON list of records")
             records = [(f"{path}: record {index}", record) for index, record in enumerate(loaded)]
@@ -78,8 +77,6 @@ def read_corpus_file(spec: CorpusFile) -> list[Document]:
             raise PsyllmError(f"{path}: corpus files must be .txt, .md, .json or .jsonl")
     except UnicodeDecodeError as bad:
         raise PsyllmError(f"{path}: not valid UTF-8 near byte {bad.start}") from bad
-    except json.JSONDecodeError as bad:
-        raise PsyllmError(f"{path}:{bad.lineno}: not valid JSON ({bad.msg})") from bad
     return [_document(spec, where, _join_fields(record, spec.text_fields, where)) for where, record in records]
 
 

@@ -138,3 +138,21 @@ def test_bad_input_leaves_previous_outputs_intact(tmp_path):
     assert {path: path.read_bytes() for path in (tmp_path / "out").rglob("*.json*")} == before
     assert first.stats["qa"]["pairs_in"] == 85
     assert not list((tmp_path / "out").rglob("*.tmp"))
+
+
+def test_local_corpus_files_join_their_text_fields(tmp_path, shared_file):
+    from components.config import CorpusFile
+    from components.prepare.corpus import read_corpus_file
+
+    exam = read_corpus_file(
+        CorpusFile(path=shared_file("cpsyexam/qa/train/cpsyexam_qa.json"), text_fields=["question", "answer"], source="x")
+    )
+    assert len(exam) == 2921 and all(document.text for document in exam)
+    assert not any("<br" in document.text for document in exam)
+    notes = tmp_path / "notes.txt"
+    notes.write_text(CHINESE)
+    assert read_corpus_file(CorpusFile(path=notes, text_fields=[], source="notes"))[0].text == CHINESE
+    broken = tmp_path / "dialogues.jsonl"
+    broken.write_text('{"text": "fine"}\n{"title": "no text here"}\n')
+    with pytest.raises(PsyllmError, match=r"dialogues\.jsonl:2: none of the text fields"):
+        read_corpus_file(CorpusFile(path=broken, text_fields=["text"], source="d"))
