@@ -88,9 +88,16 @@ def run(
     # Stages run `psyllm <step>`: make sure they find this environment's psyllm.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     # DVC runs in this process, so a killed run leaves no orphaned DVC holding the stage locks.
+    # It prints through its own handlers; propagating too would print every line twice.
+    logging.getLogger("dvc").propagate = False
     exit_code = dvc_main(["repro"])
     if exit_code != 0:
         raise PsyllmError(f"the pipeline failed (dvc repro exited {exit_code}); see the step's message above")
+    paths = load_params().paths
+    typer.echo(
+        f"run: done. Pages in {paths.crawl}/, corpus and Q&A splits in {paths.prepared}/ "
+        f"(stats: {paths.prepared / prepare_step.STATS_FILE})."
+    )
 
 
 def main() -> None:
