@@ -83,8 +83,8 @@ def run(
     """Run the whole pipeline: `dvc repro` over dvc.yaml, skipping whatever is up to date."""
     if profile is not None:
         set_profile(profile)
-    active = load_params().profile
-    typer.echo(f"run: profile {active}")
+    params = load_params()
+    typer.echo(f"run: profile {params.profile}")
     # Stages run `psyllm <step>`: make sure they find this environment's psyllm.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     # DVC runs in this process, so a killed run leaves no orphaned DVC holding the stage locks.
@@ -93,7 +93,7 @@ def run(
     exit_code = dvc_main(["repro"])
     if exit_code != 0:
         raise PsyllmError(f"the pipeline failed (dvc repro exited {exit_code}); see the step's message above")
-    paths = load_params().paths
+    paths = params.paths
     typer.echo(
         f"run: done. Pages in {paths.crawl}/, corpus and Q&A splits in {paths.prepared}/ "
         f"(stats: {paths.prepared / prepare_step.STATS_FILE})."
