@@ -35,6 +35,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Regenerate the lock after changing dependencies in pyproject.toml.
+# Regenerate the lock after changing dependencies in pyproject.toml. TORCH_WHEELS holds the CPU
+# torch wheel, so torch's CUDA-only dependencies stay out of the lock.
+TORCH_WHEELS ?= /opt/wheels
 lock:
-	uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-emit-package torch --no-header -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --find-links $(TORCH_WHEELS) --python-version 3.11 --no-emit-package torch --no-header -o requirements.lock

@@ -100,6 +100,26 @@ class Paths(StrictModel):
 
     crawl: Path
     prepared: Path
+    screener: Path
+    screener_eval: Path
+
+
+class ScreeningConfig(StrictModel):
+    """How the urgent-case screener is trained and checked.
+
+    One section for every profile: the safety net must not get weaker in a smoke run.
+    """
+
+    labelled_sets: list[Path]
+    char_ngram_max: Annotated[int, Field(ge=1, le=5)]
+    word_ngram_max: Annotated[int, Field(ge=1, le=3)]
+    hash_features: Annotated[int, Field(ge=1024)]
+    regularisation: Annotated[float, Field(gt=0)]
+    cv_folds: Annotated[int, Field(ge=2)]
+    target_recall: Fraction
+    seed: int
+    counselchat_labels: Path
+    counselchat_csv: Path
 
 
 class Profile(StrictModel):
@@ -114,6 +134,7 @@ class Params(StrictModel):
 
     profile: ProfileName
     paths: Paths
+    screening: ScreeningConfig
     smoke: Profile
     default: Profile
     paper: Profile

@@ -16,8 +16,12 @@ from dvc.cli import main as dvc_main
 
 from components import crawl as crawl_step
 from components import prepare as prepare_step
+from components import tracking
 from components.config import PROFILE_NAMES, load_params, set_profile
 from components.errors import PsyllmError
+from components.screening import Screener, crisis_reply
+from components.screening import evaluate as evaluate_screener_step
+from components.screening import train as train_screener_step
 
 app = typer.Typer(
     name="psyllm",
@@ -71,6 +75,57 @@ def prepare() -> None:
     corpus, splits = result.stats["corpus"], result.stats["qa"]["splits"]
     sizes = ", ".join(f"{name} {split['pairs']}" for name, split in splits.items())
     typer.echo(f"prepare: {corpus['documents_out']} corpus documents; Q&A pairs {sizes}")
+
+
+@app.command("train-screener")
+def train_screener() -> None:
+    """Train the urgent-case screener's per-language heads on the frozen train split."""
+    params = load_params()
+    config = params.screening
+    with tracking.step_run("train-screener", {"screening": config.model_dump(mode="json")}) as run:
+        result = train_screener_step.run(config, params.paths.screener)
+        run.log_metrics({"cv": result.manifest["languages"]})
+        run.log_screener(result.folder)
+    summary = ", ".join(
+        f"{language} CV urgent recall {stats['cv_urgent_recall']:.2f} precision {stats['cv_urgent_precision']:.2f}"
+        for language, stats in result.manifest["languages"].items()
+    )
+    typer.echo(f"train-screener: {result.folder}/ ({summary})")
+
+
+@app.command("evaluate-screener")
+def evaluate_screener() -> None:
+    """Measure the screener on the frozen test split (and hand-labelled CounselChat questions)."""
+    params = load_params()
+    config = params.screening
+    with tracking.step_run("evaluate-screener", {"screening": config.model_dump(mode="json")}) as run:
+        result = evaluate_screener_step.run(config, Screener.load(params.paths.screener), params.paths.screener_eval)
+        run.log_metrics(result.metrics)
+        run.log_artifacts(result.folder, "screener_eval")
+    for language, metrics in result.metrics["test_split"].items():
+        recall, precision = metrics["urgent_recall"], metrics["urgent_precision"]
+        typer.echo(
+            f"evaluate-screener: {language} urgent recall {recall['value']:.3f} {recall['ci95']}, "
+            f"precision {precision['value']:.3f} {precision['ci95']}"
+        )
+    typer.echo(f"evaluate-screener: report in {result.folder / evaluate_screener_step.REPORT_FILE}")
+
+
+@app.command()
+def screen(
+    message: Annotated[str, typer.Argument(help="The message to screen.")],
+    region: Annotated[str, typer.Option(help="Region for crisis services: US, GB, AU, CN, ...")] = "US",
+    language: Annotated[str, typer.Option(help="Reply language: en or zh.")] = "en",
+) -> None:
+    """Screen one message and print the verdict, and the crisis reply if it is urgent or elevated."""
+    params = load_params()
+    verdict = Screener.load(params.paths.screener).screen(message)
+    typer.echo(f"level: {verdict.level}; categories: {', '.join(verdict.categories) or '-'}")
+    for reason in verdict.reasons:
+        typer.echo(f"  - {reason}")
+    reply = crisis_reply(verdict, region, language)
+    if reply is not None:
+        typer.echo(f"\n{reply.text}")
 
 
 @app.command()

@@ -30,3 +30,26 @@ def shared_file():
         return path
 
     return find
+
+
+@pytest.fixture(scope="session")
+def smoke_project(tmp_path_factory):
+    """The session's one pipeline run: a fresh clone after `psyllm run --profile smoke`.
+
+    Tests must not modify it; every test that needs trained artefacts reads them here.
+    """
+    from tests.pipeline.project import BIN, clone_project, run, set_params
+
+    project = clone_project(tmp_path_factory.mktemp("smoke") / "project")
+    set_params(project, "smoke")
+    completed = run(project, str(BIN / "psyllm"), "run", "--profile", "smoke")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return project
+
+
+@pytest.fixture(scope="session")
+def trained_screener(smoke_project):
+    """The screener the smoke run trained."""
+    from components.screening import Screener
+
+    return Screener.load(smoke_project / "data/screener")

@@ -53,12 +53,12 @@ def test_killed_crawl_resumes_through_dvc_repro(tmp_path):
     assert 5 <= stored_before_kill < 30, "the crawl should be killed part-way"
     assert not (project / "data/crawl/pages.jsonl").exists()
 
-    resumed = run(project, str(BIN / "dvc"), "repro")
+    resumed = run(project, str(BIN / "dvc"), "repro", "prepare")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     report = json.loads((project / "data/crawl/report.json").read_text())
     assert report["resumed"] is True
     assert report["pages_stored"] == 30
-    assert "Data and pipelines are up to date" in run(project, str(BIN / "dvc"), "repro").stdout
+    assert "Data and pipelines are up to date" in run(project, str(BIN / "dvc"), "repro", "prepare").stdout
 
 
 def test_user_errors_are_one_clear_line_without_traceback(tmp_path):

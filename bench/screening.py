@@ -1,0 +1,69 @@
+"""How long screening one message takes on this CPU, against the rules alone as a baseline.
+
+The baseline is folding plus the curated patterns (no learned heads); the candidate is the
+full `Screener.screen` on one message at a time, as the service calls it. Both run here on
+the same messages from the labelled sets; results are per-message latencies (median, p95)
+and their ratio, written to bench/results/screening.json. Needs a trained screener
+(`psyllm train-screener`).
+
+    .venv/bin/python bench/screening.py [--messages 300]
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from components.config import load_params
+from components.screening import Screener
+from components.screening.labelled import load_labelled
+from components.screening.normalize import fold
+from components.screening.rules import find_matches
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def latencies_ms(function: object, texts: list[str]) -> list[float]:
+    timings = []
+    for text in texts:
+        started = time.perf_counter()
+        function(text)  # type: ignore[operator]
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def summary(timings: list[float]) -> dict[str, float]:
+    ordered = sorted(timings)
+    return {"median_ms": statistics.median(ordered), "p95_ms": ordered[int(0.95 * (len(ordered) - 1))]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=300, help="messages per language")
+    arguments = parser.parse_args()
+    params = load_params(ROOT / "params.yaml")
+    screener = Screener.load(ROOT / params.paths.screener)
+    texts = [
+        m.text for path in params.screening.labelled_sets for m in load_labelled(ROOT / path)[: arguments.messages]
+    ]
+    screener.screen("warm-up: load the encoder before timing")
+    baseline = summary(latencies_ms(lambda text: find_matches(fold(text)), texts))
+    candidate = summary(latencies_ms(screener.screen, texts))
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
+        "messages": len(texts),
+        "rules_only": baseline,
+        "screen": candidate,
+        "median_ratio_screen_over_rules": candidate["median_ms"] / baseline["median_ms"],
+    }
+    out = ROOT / "bench/results/screening.json"
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

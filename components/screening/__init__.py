@@ -1,0 +1,23 @@
+"""Urgent-case screening: every answer path calls `screen` before any model text is shown.
+
+`screen(text) -> Screening` gives `urgent`, `level` (none / elevated / urgent),
+`categories` and human-readable `reasons`; `crisis_reply(screening, region, language)`
+gives the fixed reply that leads an answer to an urgent message. Curated patterns
+(`rules`) and learned per-language heads (`heads`, trained by `train`) decide together;
+`evaluate` measures them on a frozen test split.
+"""
+
+from components.screening.crisis import CrisisDirectory, CrisisReply, crisis_reply, load_directory
+from components.screening.screener import InvalidMessage, Screener, Screening, default_screener, screen
+
+__all__ = [
+    "CrisisDirectory",
+    "CrisisReply",
+    "InvalidMessage",
+    "Screener",
+    "Screening",
+    "crisis_reply",
+    "default_screener",
+    "load_directory",
+    "screen",
+]

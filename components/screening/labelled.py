@@ -1,0 +1,117 @@
+"""The labelled screening messages: the project's own set and the hand-labelled CounselChat ids.
+
+The project's set (`tests/data/screening/{en,zh}.jsonl`) carries its train/test split in
+every record. The split was drawn once, by paraphrase group, before anything was tuned, and
+is frozen: a data test pins a digest of the test records, so the test split cannot drift.
+"""
+
+import csv
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+from components.errors import PsyllmError
+from components.jsonl import read_jsonl
+
+Level = Literal["none", "elevated", "urgent"]
+Category = Literal["suicide", "self_harm", "harm_to_others", "abuse_danger"]
+LEVELS: tuple[Level, ...] = get_args(Level)
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+SPLITS = ("train", "test")
+_FIELDS = {"id", "group", "text", "label", "categories", "kind", "split"}
+
+
+@dataclass(frozen=True)
+class LabelledMessage:
+    """One message with the level and categories a triage reviewer would give it."""
+
+    id: str
+    group: str
+    text: str
+    label: Level
+    categories: tuple[Category, ...]
+    kind: str
+    split: str
+    language: str
+
+
+def _check(record: dict, where: str) -> None:
+    if set(record) != _FIELDS:
+        raise PsyllmError(f"{where}: expected the fields {sorted(_FIELDS)}, got {sorted(record)}")
+    if record["label"] not in LEVELS:
+        raise PsyllmError(f"{where}: label must be one of {', '.join(LEVELS)}, got {record['label']!r}")
+    unknown = set(record["categories"]) - set(CATEGORIES)
+    if unknown:
+        raise PsyllmError(f"{where}: unknown categories {sorted(unknown)}; allowed: {', '.join(CATEGORIES)}")
+    if (record["label"] == "none") != (not record["categories"]):
+        raise PsyllmError(f"{where}: categories must be empty exactly when the label is 'none'")
+    if record["split"] not in SPLITS:
+        raise PsyllmError(f"{where}: split must be one of {', '.join(SPLITS)}, got {record['split']!r}")
+    if not isinstance(record["text"], str) or not record["text"].strip():
+        raise PsyllmError(f"{where}: text must be a non-empty string")
+
+
+def load_labelled(path: Path) -> list[LabelledMessage]:
+    """Read one language's labelled set; the language is the file's stem (`en.jsonl` -> en)."""
+    messages = []
+    for line_number, record in read_jsonl(path):
+        _check(record, f"{path}:{line_number}")
+        messages.append(
+            LabelledMessage(
+                id=record["id"],
+                group=record["group"],
+                text=record["text"],
+                label=record["label"],
+                categories=tuple(record["categories"]),
+                kind=record["kind"],
+                split=record["split"],
+                language=path.stem,
+            )
+        )
+    if not messages:
+        raise PsyllmError(f"{path}: no labelled messages")
+    return messages
+
+
+def split_digest(messages: list[LabelledMessage], split: str) -> str:
+    """sha256 over one split's ids, texts and labels: what the frozen-split test pins."""
+    chosen = sorted((m.id, m.text, m.label, list(m.categories)) for m in messages if m.split == split)
+    return hashlib.sha256(json.dumps(chosen, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RealMessage:
+    """A CounselChat question labelled by hand; the project stores only its id and label."""
+
+    question_id: int
+    text: str
+    label: Level
+
+
+def load_counselchat_sample(labels_path: Path, csv_path: Path) -> list[RealMessage]:
+    """Join the hand labels with question texts from the shared CounselChat CSV.
+
+    CounselChat reuses some question ids for different questions later in the file; the
+    labels refer to the first row with each id, so that is the text taken here.
+    """
+    if not csv_path.is_file():
+        raise PsyllmError(f"{csv_path}: CounselChat CSV not found (it lives in ../shared/data)")
+    csv.field_size_limit(sys.maxsize)
+    texts: dict[int, str] = {}
+    with csv_path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            question_id = int(row["questionID"])
+            if question_id not in texts:
+                texts[question_id] = f"{row['questionTitle']}\n{row['questionText']}".strip()
+    sample = []
+    for line_number, record in read_jsonl(labels_path):
+        question_id = record["questionID"]
+        if question_id not in texts:
+            raise PsyllmError(f"{labels_path}:{line_number}: questionID {question_id} is not in {csv_path}")
+        if record["label"] not in LEVELS:
+            raise PsyllmError(f"{labels_path}:{line_number}: label must be one of {', '.join(LEVELS)}")
+        sample.append(RealMessage(question_id, texts[question_id], record["label"]))
+    return sample

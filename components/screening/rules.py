@@ -1,0 +1,170 @@
+"""Curated crisis patterns in English and Chinese, read in context.
+
+Rules do two jobs the learned models cannot be trusted with alone: they name *why* a
+message was flagged (a matched phrase and its category), and they make the plainest
+statements of intent ("I'm going to kill myself", 我想自杀) urgent whatever a model says.
+Each match is read in its sentence: a negation just before it ("I would never..."), a
+distant-past marker without a sign of recurrence ("years ago", 以前), fiction or media
+("in the movie", 电视剧里) or a professional frame ("for my thesis", 来访者) take the
+match out of the present tense. Figurative idioms (笑死, 累死, "this exam is killing me")
+never match, because the patterns require a self-directed or explicit form.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from components.screening.labelled import Category
+
+Context = Literal["present", "negated", "past", "fiction", "professional", "joking"]
+Strength = Literal["intent", "signal"]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A phrase family: `intent` patterns alone make a present message urgent; `signal` ones only explain."""
+
+    category: Category
+    strength: Strength
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class Match:
+    """One pattern found in one sentence, with the context that sentence gives it."""
+
+    category: Category
+    strength: Strength
+    phrase: str
+    context: Context
+    cue: str
+
+
+def _patterns(strength: Strength, category: Category, *regexes: str) -> list[Pattern]:
+    return [Pattern(category, strength, re.compile(regex)) for regex in regexes]
+
+
+_PERSON = (
+    r"(?:he|she|they|friend|brother|sister|son|daughter|mom|mum|dad|mother|father|partner|husband|wife|"
+    r"boyfriend|girlfriend|bf|gf|roommate|classmate|cousin|kid|child|student|client|coworker|colleague)"
+)
+_SELF_OTHER = r"(?:himself|herself|themselves|themself)"
+PATTERNS: tuple[Pattern, ...] = (
+    *_patterns(
+        "intent",
+        "suicide",
+        r"\b(?:kill|killing|hang|hanging|shoot|shooting|drown|drowning|poison|poisoning) myself\b",
+        r"\b(?:end|ending|take|taking) my (?:own )?life\b",
+        r"\bend(?:ing)? it (?:all|tonight|today|now)\b",
+        r"\b(?:want|wanting|going|plan|planning|ready|about) to die\b",
+        r"\bwish i (?:was|were|could be) dead\b|\bwish i had never been born\b",
+        r"\bi'?m suicidal\b|\b(?:feel|feeling|felt) suicidal\b|\bsuicidal (?:again|tonight|right now)\b",
+        r"\bcommit(?:ting)? suicide\b|\bsuicide (?:note|letter|plan)\b",
+        r"\b(?:don't|do not|no longer) want to (?:live|be alive|exist|wake up|be here anymore)\b",
+        r"\bbetter off (?:dead|without me)\b",
+        r"\bno (?:reason|point) (?:to live|in living|to go on|in going on)\b",
+        r"\bjump(?:ing)? (?:off|from|in front of) (?:a |the |my |this )?"
+        r"(?:bridge|roof|rooftop|building|balcony|cliff|train|tower|window|ledge)\b",
+        r"\btake all (?:of )?(?:my|the|these|those) (?:pills|meds|tablets)\b|\boverdose (?:on|tonight)\b",
+        r"\bslit(?:ting)? my wrists?\b",
+        r"\bthis is (?:my )?goodbye\b|\bgoodbye (?:everyone|world|forever)\b|\bwon't be (?:here|around) tomorrow\b",
+        rf"\b{_PERSON}\b[^.!?]{{0,50}}\b(?:kill|kills|killing|hang|hangs|end|ends|ending) {_SELF_OTHER}\b",
+        r"\b(?:end|take|ending|taking) (?:his|her|their) (?:own )?life\b",
+        r"(?:想|要|准备|打算|计划|决定|去|会|该)(?:去)?(?:自杀|轻生|寻死|自尽)|自杀(?:算了|吧|了)|轻生|寻死|自尽",
+        r"不想活(?!成|得像)|活不下去|不想再活|活够了|想死(?![你您他她我])|了结(?:自己|生命)",
+        r"结束(?:自己的?|我的)?生命|跳楼|跳河|跳江|烧炭|上吊|卧轨|割腕|服毒|遗书|遗言|交代后事",
+        r"告别这个世界|离开这个世界|永别了|下辈子见|不想(?:再)?醒来|没有我(?:会|就)?(?:更好|好过)",
+    ),
+    *_patterns(
+        "intent",
+        "self_harm",
+        r"\bcut(?:ting)? (?:myself|my (?:arms?|wrists?|legs?|thighs?|skin))\b",
+        r"\bburn(?:ing)? myself\b|\bi (?:self[- ]?harm|hurt myself)\b",
+        r"自残|自伤|(?:割|划|烫)(?:自己|手腕|手臂|胳膊|大腿)|用刀(?:割|划)",
+    ),
+    *_patterns(
+        "intent",
+        "abuse_danger",
+        r"\b(?:hits|beats|punches|chokes|strangles|slaps|kicks|rapes) me\b",
+        r"\b(?:afraid|scared|terrified) (?:he|she|they)(?:'ll| will| is going to| are going to) kill me\b",
+        r"\bscared for my life\b|\blocked me in\b|\bi'm locked in\b",
+        r"家暴|打我(?!电话|手机|微信|视频)|掐我|踢我|扇我|把我锁在|被锁在|被关在|性侵|猥亵|(?:要|会)杀了我",
+    ),
+    *_patterns(
+        "signal",
+        "harm_to_others",
+        r"\b(?:going to|want to|will|i'll|plan to|about to) (?:kill|stab|shoot|strangle) "
+        r"(?:him|her|them|my \w+|everyone|someone|people)\b",
+        r"(?:杀了|杀死|弄死|捅死|砍死|捅)(?:他|她|他们|她们|全家|所有人)|同归于尽",
+    ),
+    *_patterns("signal", "suicide", r"\bsuicid(?:e|al)\b|\bsleeping pills\b|安眠药|攒(?:了)?(?:很多|好多|一些)?药"),
+    *_patterns("signal", "self_harm", r"\bself[- ]?harm\b|\bcutting\b"),
+)
+
+_NEGATION = re.compile(r"\b(?:not|never|no|don't|do not|didn't|won't|wouldn't|isn't|no longer|nor|without)\b")
+_NEGATION_ZH = re.compile(
+    r"(?:不|没|没有|从没|从来没|从来没有|从未|并不|绝不|不会|不是|别|一点都不|一点也不)(?:想|想过|会|打算|要)?$"
+)
+_PAST = re.compile(
+    r"\b(?:years? ago|months ago|used to|when i was (?:younger|little|a kid|a teen|a teenager|a child|\d+)|"
+    r"in (?:high school|middle school|college|my teens|the past)|back then|as a (?:kid|teen|teenager|child)|"
+    r"(?:years|months) (?:clean|free)|in recovery|last year|in (?:19|20)\d\d)\b"
+    r"|以前|曾经|当年|小时候|几年前|多年前|那时候|那时|当时|过去|去年|前年|年轻时|那年|那几年|那段时间"
+    r"|上学的时候|(?:高中|初中|大学|[高初大研][一二三四])(?:时|的时候|那年)"
+)
+_RECENT = re.compile(
+    r"\b(?:again|still|right now|lately|these days|recently|tonight|today|this week)\b"
+    r"|现在又|现在还|最近|又(?:开始|想|要|在|一次)|今晚|今天|这几天|还是想|还在想"
+)
+_FICTION = re.compile(
+    r"\b(?:movie|film|show|series|episode|character|novel|book|game|video game|song|lyrics|anime|documentary)\b"
+    r"|电视剧|电影|小说|游戏|剧里|剧中|动漫|综艺|角色|女主|男主|漫画|歌词"
+)
+_ROLE = r"(?:nurse|doctor|gp|teacher|counsell?or|therapist|psychologist|social worker|police officer|manager|volunteer)"
+_PROFESSIONAL = re.compile(
+    r"\b(?:research|thesis|dissertation|essay|statistics|lecture|course|coursework|prevalence|risk assessment|"
+    r"training|protocol|de-escalat\w*|clinical|my (?:patient|client|student)s?|"
+    rf"as an? {_ROLE}|{_ROLE} here|i'm an? {_ROLE}|"
+    r"how (?:do|should|can) (?:i|we|you|therapists|counsell?ors|clinicians) (?:assess|screen|ask|respond))\b"
+    r"|论文|研究|统计|课程|讲座|流行病学|风险评估|评估|危机干预|临床|诊断|概念|科普|来访者|咨询师|心理老师|护士|精神科|患者"
+)
+_JOKING = re.compile(r"\b(?:lol|lmao|lmfao|jk|haha\w*)\b|😂|🤣|💀|🙃|哈哈|狗头")
+_SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]*")
+_CLAUSE_BREAK = re.compile(r"[,，;；:：、]|\bbut\b|但是|可是|不过")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _negated(before: str) -> str | None:
+    """The negation in the few words (or characters, for Chinese) just before a match."""
+    clause = _CLAUSE_BREAK.split(before)[-1]
+    if _CJK.search(clause[-3:]):
+        found = _NEGATION_ZH.search(clause[-8:])
+    else:
+        found = _NEGATION.search(" ".join(clause.split()[-7:]))
+    return found.group(0) if found else None
+
+
+def _context(sentence: str, before: str) -> tuple[Context, str]:
+    negation = _negated(before)
+    if negation:
+        return "negated", negation
+    for context, cue in (("fiction", _FICTION), ("professional", _PROFESSIONAL), ("joking", _JOKING)):
+        found = cue.search(sentence)
+        if found:
+            return context, found.group(0)
+    past = _PAST.search(sentence)
+    if past and not _RECENT.search(sentence):
+        return "past", past.group(0)
+    return "present", ""
+
+
+def find_matches(folded: str) -> list[Match]:
+    """Every pattern match in a folded message, each with its sentence's context."""
+    matches = []
+    for sentence_match in _SENTENCE.finditer(folded):
+        sentence = sentence_match.group(0)
+        for pattern in PATTERNS:
+            for found in pattern.regex.finditer(sentence):
+                context, cue = _context(sentence, sentence[: found.start()])
+                matches.append(Match(pattern.category, pattern.strength, found.group(0), context, cue))
+    return matches

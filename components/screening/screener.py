@@ -1,0 +1,173 @@
+"""`screen(text)`: the triage verdict every answer path asks for before any model text.
+
+A message is folded (slang, leetspeak, width), matched against the curated patterns in
+context, and scored by the learned heads of each script it contains, so code-mixed text
+("我真的 want to die") is read by both languages' heads. `heads.decide_level` combines them.
+One message takes milliseconds on a CPU (see bench/screening.py).
+"""
+
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from components.errors import PsyllmError
+from components.jsonl import read_json
+from components.screening.features import LANGUAGES, FeatureSettings, Featurizer, Language
+from components.screening.heads import HEADS, LanguageHeads, categories_for, decide_level, rule_verdict
+from components.screening.labelled import CATEGORIES, Category, Level
+from components.screening.normalize import MAX_MESSAGE_CHARS, fold
+from components.screening.rules import Match, find_matches
+
+SCREENER_DIR_ENV = "PSYLLM_SCREENER_DIR"
+DEFAULT_SCREENER_DIR = Path("data/screener")
+MANIFEST_FILE = "screener.json"
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[a-z]{2,}")
+
+
+class InvalidMessage(PsyllmError, ValueError):
+    """The input is not something a person could have written: not text, empty or too long."""
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The verdict: `urgent` is True exactly when `level` is "urgent"."""
+
+    urgent: bool
+    level: Level
+    categories: tuple[Category, ...]
+    reasons: tuple[str, ...]
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def check_message(text: object) -> str:
+    """The text itself, or a clear InvalidMessage saying what is wrong with it."""
+    if not isinstance(text, str):
+        raise InvalidMessage(f"the message must be text, not {type(text).__name__}")
+    if not text.strip():
+        raise InvalidMessage("the message is empty")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InvalidMessage(f"the message is too long ({len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,})")
+    return text
+
+
+def languages_in(folded: str) -> list[Language]:
+    """Which languages' heads read this message: Chinese for Han characters, English otherwise too."""
+    has_cjk = bool(_CJK.search(folded))
+    has_latin = bool(_LATIN_WORD.search(folded))
+    return [language for language, wanted in (("en", has_latin or not has_cjk), ("zh", has_cjk)) if wanted]
+
+
+_CONTEXT_NOTE = {
+    "negated": "is negated ({cue!r})",
+    "past": "is described as past ({cue!r})",
+    "fiction": "refers to fiction or media ({cue!r})",
+    "professional": "is framed as a professional or study question ({cue!r})",
+    "joking": "reads as a joke ({cue!r})",
+}
+
+
+def _describe(match: Match) -> str:
+    label = match.category.replace("_", " ")
+    if match.context == "present":
+        kind = "states" if match.strength == "intent" else "mentions"
+        return f"{kind} {match.phrase!r} ({label})"
+    return f"{match.phrase!r} ({label}) " + _CONTEXT_NOTE[match.context].format(cue=match.cue)
+
+
+class Screener:
+    """Trained heads for each language plus the feature extractors they read."""
+
+    def __init__(self, heads: dict[Language, LanguageHeads], featurizer: Featurizer) -> None:
+        self.heads = heads
+        self.featurizer = featurizer
+
+    @classmethod
+    def load(cls, folder: Path) -> "Screener":
+        manifest_path = folder / MANIFEST_FILE
+        if not manifest_path.is_file():
+            raise PsyllmError(f"no trained screener in {folder}/; run `psyllm train-screener`")
+        manifest = read_json(manifest_path)
+        settings = FeatureSettings(**manifest["features"])
+        heads = {language: LanguageHeads.load(folder / f"{language}.safetensors") for language in LANGUAGES}
+        featurizer = Featurizer(settings)
+        for language, language_heads in heads.items():
+            featurizer.set_idf(language, language_heads.idf)
+        return cls(heads, featurizer)
+
+    def head_probabilities(self, folded_texts: list[str], language: Language) -> np.ndarray:
+        """(messages, heads) probabilities from one language's heads."""
+        return self.heads[language].probabilities(self.featurizer.features(language, folded_texts))
+
+    def screen(self, text: object) -> Screening:
+        return self.screen_many([text])[0]
+
+    def screen_many(self, texts: list[object]) -> list[Screening]:
+        """Screen a batch; each language's features are computed once for the whole batch."""
+        folded = [fold(check_message(text)) for text in texts]
+        wanted = [languages_in(message) for message in folded]
+        probabilities: dict[Language, dict[int, np.ndarray]] = {}
+        for language in LANGUAGES:
+            indices = [index for index, languages in enumerate(wanted) if language in languages]
+            if indices:
+                rows = self.head_probabilities([folded[index] for index in indices], language)
+                probabilities[language] = dict(zip(indices, rows, strict=True))
+        return [
+            self._verdict(folded[index], {lang: rows[index] for lang, rows in probabilities.items() if index in rows})
+            for index in range(len(folded))
+        ]
+
+    def _verdict(self, folded: str, rows: dict[Language, np.ndarray]) -> Screening:
+        matches = find_matches(folded)
+        verdict = rule_verdict(matches)
+        reasons = [_describe(match) for match in matches if match.strength == "intent" or match.context == "present"]
+        urgent_hits = risk_hits = False
+        category_scores: dict[Category, float] = {}
+        scores: dict[str, float] = {}
+        for language, row in rows.items():
+            by_head = dict(zip(HEADS, row.tolist(), strict=True))
+            thresholds = self.heads[language].thresholds
+            scores[language] = round(by_head["urgent"], 4)
+            if by_head["urgent"] >= thresholds.urgent:
+                urgent_hits = True
+                reasons.append(
+                    f"the {language} classifier rates urgent risk {by_head['urgent']:.2f} "
+                    f"(threshold {thresholds.urgent:.2f})"
+                )
+            risk_hits = risk_hits or by_head["risk"] >= thresholds.risk
+            for category in CATEGORIES:
+                category_scores[category] = max(category_scores.get(category, 0.0), by_head[category])
+        level = decide_level(verdict, urgent_hits, risk_hits)
+        if verdict.past_only and urgent_hits:
+            reasons.append("every statement of intent is in the past, so this is elevated, not urgent")
+        if not reasons:
+            reasons.append("no crisis language and no risk signal found")
+        return Screening(
+            urgent=level == "urgent",
+            level=level,
+            categories=categories_for(level, matches, category_scores),
+            reasons=tuple(dict.fromkeys(reasons)),
+            scores=scores,
+        )
+
+
+_default_screener: Screener | None = None
+_default_lock = threading.Lock()
+
+
+def default_screener() -> Screener:
+    """The screener in $PSYLLM_SCREENER_DIR, else data/screener, loaded once per process."""
+    global _default_screener
+    with _default_lock:
+        if _default_screener is None:
+            _default_screener = Screener.load(Path(os.environ.get(SCREENER_DIR_ENV, DEFAULT_SCREENER_DIR)))
+        return _default_screener
+
+
+def screen(text: object) -> Screening:
+    """Screen one message with the default screener; raises InvalidMessage for non-text or empty input."""
+    return default_screener().screen(text)

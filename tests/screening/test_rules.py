@@ -1,0 +1,104 @@
+"""Code layer: folding, curated patterns and the context each match is read in."""
+
+import pytest
+
+from components.screening.heads import decide_level, rule_verdict
+from components.screening.normalize import fold
+from components.screening.rules import find_matches
+
+
+def contexts(text: str) -> list[tuple[str, str, str]]:
+    return [(m.category, m.strength, m.context) for m in find_matches(fold(text))]
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded_part"),
+    [
+        ("kms fr", "kill myself"),
+        ("i want to unalive myself", "kill myself"),
+        ("thinking about the sewer slide", "suicide"),
+        ("I'm suicidel", "suicidal"),
+        ("su1c1de", "suicide"),
+        ("ｋｉｌｌ ｍｙｓｅｌｆ", "kill myself"),
+        ("noooooo", "noo"),
+        ("想紫砂", "想自杀"),
+        ("想噶了", "想死"),
+        ("gonna end it tn", "going to end it tonight"),
+    ],
+)
+def test_fold_sees_through_slang_leetspeak_and_width(raw, folded_part):
+    assert folded_part in fold(raw)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm going to kill myself tonight",
+        "i want to die",
+        "My friend said she'll kill herself tonight",
+        "I've been cutting my arms again",
+        "My boyfriend hits me every night",
+        "我想自杀",
+        "活不下去了",
+        "我朋友说她今晚要自杀",
+        "他喝醉了又在打我",
+        "又开始割腕了",
+    ],
+)
+def test_plain_statements_of_intent_are_present_intent(text):
+    assert ("intent", "present") in [(strength, context) for _, strength, context in contexts(text)]
+    assert rule_verdict(find_matches(fold(text))).urgent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this exam is killing me",
+        "my feet are killing me after that hike",
+        "I'm dying to see that movie",
+        "笑死我了",
+        "累死了",
+        "热死了，空调坏了",
+        "想死你了！下周见",
+        "这个ddl要我狗命",
+        "他打我电话没接",
+    ],
+)
+def test_figurative_idioms_match_no_pattern(text):
+    assert not [c for c in contexts(text) if c[1] == "intent"]
+
+
+@pytest.mark.parametrize(
+    ("text", "context"),
+    [
+        ("I would never kill myself, I just can't sleep", "negated"),
+        ("我从来不想自杀，只是失眠", "negated"),
+        ("我一点都不想死", "negated"),
+        ("Years ago I tried to kill myself. I'm fine now.", "past"),
+        ("以前有过割腕，已经三年没有了", "past"),
+        ("In the movie she kills herself at the end", "fiction"),
+        ("电视剧里女主跳楼那段太虐了", "fiction"),
+        (
+            "For my thesis: how do clinicians assess whether someone wants to kill myself-type statements?",
+            "professional",
+        ),
+        ("ugh kms this traffic lol", "joking"),
+    ],
+)
+def test_context_takes_a_match_out_of_the_present(text, context):
+    found = contexts(text)
+    assert found and all(c[2] == context for c in found if c[1] == "intent"), found
+
+
+def test_recurrence_keeps_a_past_marker_in_the_present():
+    assert rule_verdict(find_matches(fold("Years ago I tried to kill myself and tonight I want to again"))).urgent
+
+
+def test_levels_combine_rules_and_heads():
+    past = rule_verdict(find_matches(fold("Years ago I wanted to kill myself. I'm fine now.")))
+    assert past.past_only and not past.urgent
+    assert decide_level(past, urgent_hits=True, risk_hits=True) == "elevated"
+    nothing = rule_verdict([])
+    assert decide_level(nothing, urgent_hits=True, risk_hits=True) == "urgent"
+    assert decide_level(nothing, urgent_hits=False, risk_hits=True) == "elevated"
+    assert decide_level(nothing, urgent_hits=False, risk_hits=False) == "none"

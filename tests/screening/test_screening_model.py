@@ -1,0 +1,120 @@
+"""Model layer: what the trained screener does with the messages the issue names, and its measured quality."""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from components.screening import InvalidMessage
+from components.screening.normalize import MAX_MESSAGE_CHARS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm going to kill myself tonight. I have the pills ready.",
+        "my friend said she'll kill herself tonight",
+        "My boyfriend hits me and he's home now, I'm hiding in the bathroom",
+        "我已经写好遗书了，今晚就结束自己的生命",
+        "我朋友说她今晚要自杀，我该怎么办",
+        "i want to kil myself fr no joke",
+        "我真的 want to die，撑不下去了",
+    ],
+)
+def test_clear_crises_are_urgent_with_a_category_and_reasons(trained_screener, text):
+    verdict = trained_screener.screen(text)
+    assert verdict.urgent and verdict.level == "urgent"
+    assert verdict.categories and verdict.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this exam is killing me",
+        "笑死我了",
+        "累死了",
+        "As a school counsellor, how should I assess suicide risk in a student who seems withdrawn?",
+        "临床上自杀意念和自杀计划怎么区分？",
+        "I have never had suicidal thoughts, I just want help with my sleep.",
+    ],
+)
+def test_figurative_professional_and_negated_messages_are_not_urgent(trained_screener, text):
+    assert not trained_screener.screen(text).urgent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Years ago I had thoughts of suicide. I got help and I'm doing well now.",
+        "几年前我有过轻生的念头，现在好多了。",
+    ],
+)
+def test_past_recovered_experience_is_elevated_not_urgent(trained_screener, text):
+    assert trained_screener.screen(text).level == "elevated"
+
+
+def test_screening_a_batch_equals_screening_one_by_one(trained_screener):
+    texts = ["I want to die", "how do I sleep better?", "我不想活了"]
+    batch = trained_screener.screen_many(texts)
+    assert [v.level for v in batch] == [trained_screener.screen(t).level for t in texts]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (None, "must be text"),
+        (42, "must be text"),
+        ("", "empty"),
+        ("  \n\t", "empty"),
+        ("x" * (MAX_MESSAGE_CHARS + 1), "too long"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(trained_screener, bad, message):
+    with pytest.raises(InvalidMessage, match=message):
+        trained_screener.screen(bad)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(min_size=1, max_size=400).filter(str.strip))
+def test_screening_never_raises_on_odd_unicode(trained_screener, text):
+    verdict = trained_screener.screen(text)
+    assert verdict.level in ("none", "elevated", "urgent")
+    assert verdict.urgent == (verdict.level == "urgent")
+    assert bool(verdict.categories) == (verdict.level != "none")
+    assert verdict.reasons
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.sampled_from(
+            ["I want to die", "😭", "死", "kill", "\u200b", "\ud800", "🏳️‍🌈", "مرحبا", "ℌ𝔢𝔩𝔩𝔬", "\x00", "笑"]
+        ),
+        min_size=1,
+        max_size=12,
+    ).map("".join)
+)
+def test_screening_never_raises_on_mixed_scripts_emoji_and_surrogates(trained_screener, text):
+    if text.strip():
+        assert trained_screener.screen(text).level in ("none", "elevated", "urgent")
+
+
+@pytest.fixture(scope="module")
+def measured(smoke_project):
+    return json.loads((smoke_project / "data/eval/screener/metrics.json").read_text())
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_urgent_recall_on_the_frozen_test_split(measured, language):
+    assert measured["test_split"][language]["urgent_recall"]["value"] >= 0.95
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 3 bar not met yet: test precision is about 0.6 in both languages; a frozen-encoder linear head "
+    "cannot separate the hard negatives at recall 0.95 (see the issue note for the next step)",
+)
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_urgent_precision_on_the_frozen_test_split(measured, language):
+    assert measured["test_split"][language]["urgent_precision"]["value"] >= 0.85
