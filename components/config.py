@@ -104,6 +104,14 @@ class Paths(StrictModel):
     screener_eval: Path
 
 
+class ScreeningFeatures(StrictModel):
+    """What one language's learned heads read: hashed n-grams, and frozen MiniLM embeddings or not."""
+
+    analyzer: Literal["char", "word"]
+    ngram_max: Annotated[int, Field(ge=1, le=4)]
+    sentence_embedding: bool
+
+
 class ScreeningConfig(StrictModel):
     """How the urgent-case screener is trained and checked.
 
@@ -111,8 +119,7 @@ class ScreeningConfig(StrictModel):
     """
 
     labelled_sets: list[Path]
-    char_ngram_max: Annotated[int, Field(ge=1, le=5)]
-    word_ngram_max: Annotated[int, Field(ge=1, le=3)]
+    features: dict[Literal["en", "zh"], ScreeningFeatures]
     hash_features: Annotated[int, Field(ge=1024)]
     regularisation: Annotated[float, Field(gt=0)]
     cv_folds: Annotated[int, Field(ge=2)]
@@ -120,6 +127,12 @@ class ScreeningConfig(StrictModel):
     seed: int
     counselchat_labels: Path
     counselchat_csv: Path
+
+    @model_validator(mode="after")
+    def _features_for_every_language(self) -> "ScreeningConfig":
+        if set(self.features) != {"en", "zh"}:
+            raise ValueError(f"screening.features needs exactly en and zh, got {sorted(self.features)}")
+        return self
 
 
 class Profile(StrictModel):

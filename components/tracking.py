@@ -34,14 +34,12 @@ def tracking_uri() -> str:
     return os.environ.get(TRACKING_URI_ENV) or f"sqlite:///{(LOCAL_STORE / 'mlflow.db').resolve()}"
 
 
-def _experiment_id() -> str:
+def _experiment_id(artifact_location: str | None) -> str:
     name = os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    # A local store keeps artefacts beside the database, never relative to wherever it runs.
-    location = (LOCAL_STORE / "artifacts").resolve().as_uri() if TRACKING_URI_ENV not in os.environ else None
-    return mlflow.create_experiment(name, artifact_location=location)
+    return mlflow.create_experiment(name, artifact_location=artifact_location)
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -115,11 +113,15 @@ class ScreenerModel(PythonModel):
 @contextmanager
 def step_run(step: str, params: Mapping[str, Any]) -> Iterator[StepRun]:
     """Open the step's run (nested under $PSYLLM_PARENT_RUN_ID if set) and log its params."""
-    mlflow.set_tracking_uri(tracking_uri())
-    if TRACKING_URI_ENV not in os.environ:
+    # Decided before set_tracking_uri, which itself sets $MLFLOW_TRACKING_URI.
+    local = TRACKING_URI_ENV not in os.environ
+    if local:
         LOCAL_STORE.mkdir(exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri())
+    # A local store keeps artefacts beside its database, never relative to wherever a step runs.
+    artifact_location = (LOCAL_STORE / "artifacts").resolve().as_uri() if local else None
     with mlflow.start_run(
-        experiment_id=_experiment_id(),
+        experiment_id=_experiment_id(artifact_location),
         run_name=step,
         parent_run_id=os.environ.get(PARENT_RUN_ENV),
         tags={"psyllm.step": step},

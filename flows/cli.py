@@ -84,10 +84,11 @@ def train_screener() -> None:
     config = params.screening
     with tracking.step_run("train-screener", {"screening": config.model_dump(mode="json")}) as run:
         result = train_screener_step.run(config, params.paths.screener)
-        run.log_metrics({"cv": result.manifest["languages"]})
+        run.log_metrics(result.manifest["languages"])
         run.log_screener(result.folder)
     summary = ", ".join(
-        f"{language} CV urgent recall {stats['cv_urgent_recall']:.2f} precision {stats['cv_urgent_precision']:.2f}"
+        f"{language} out-of-fold urgent recall {stats['oof_urgent_recall']:.2f} "
+        f"precision {stats['oof_urgent_precision']:.2f}"
         for language, stats in result.manifest["languages"].items()
     )
     typer.echo(f"train-screener: {result.folder}/ ({summary})")
@@ -151,7 +152,8 @@ def run(
     paths = params.paths
     typer.echo(
         f"run: done. Pages in {paths.crawl}/, corpus and Q&A splits in {paths.prepared}/ "
-        f"(stats: {paths.prepared / prepare_step.STATS_FILE})."
+        f"(stats: {paths.prepared / prepare_step.STATS_FILE}); screener in {paths.screener}/, its evaluation in "
+        f"{paths.screener_eval / evaluate_screener_step.REPORT_FILE}. Try: psyllm screen \"I can't go on\"."
     )
 
 

@@ -16,6 +16,8 @@ from typing import Literal, get_args
 from components.errors import PsyllmError
 from components.jsonl import read_jsonl
 
+Language = Literal["en", "zh"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
 Level = Literal["none", "elevated", "urgent"]
 Category = Literal["suicide", "self_harm", "harm_to_others", "abuse_danger"]
 LEVELS: tuple[Level, ...] = get_args(Level)

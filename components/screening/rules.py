@@ -71,7 +71,7 @@ PATTERNS: tuple[Pattern, ...] = (
         rf"\b{_PERSON}\b[^.!?]{{0,50}}\b(?:kill|kills|killing|hang|hangs|end|ends|ending) {_SELF_OTHER}\b",
         r"\b(?:end|take|ending|taking) (?:his|her|their) (?:own )?life\b",
         r"(?:想|要|准备|打算|计划|决定|去|会|该)(?:去)?(?:自杀|轻生|寻死|自尽)|自杀(?:算了|吧|了)|轻生|寻死|自尽",
-        r"不想活(?!成|得像)|活不下去|不想再活|活够了|想死(?![你您他她我])|了结(?:自己|生命)",
+        r"不想活(?!成|得像)|活不下去|不想再活|活够了|(?<![到得])想死(?![你您他她我])|了结(?:自己|生命)",
         r"结束(?:自己的?|我的)?生命|跳楼|跳河|跳江|烧炭|上吊|卧轨|割腕|服毒|遗书|遗言|交代后事",
         r"告别这个世界|离开这个世界|永别了|下辈子见|不想(?:再)?醒来|没有我(?:会|就)?(?:更好|好过)",
     ),
@@ -103,13 +103,14 @@ PATTERNS: tuple[Pattern, ...] = (
 
 _NEGATION = re.compile(r"\b(?:not|never|no|don't|do not|didn't|won't|wouldn't|isn't|no longer|nor|without)\b")
 _NEGATION_ZH = re.compile(
-    r"(?:不|没|没有|从没|从来没|从来没有|从未|并不|绝不|不会|不是|别|一点都不|一点也不)(?:想|想过|会|打算|要)?$"
+    r"(?:不|没|没有|从没|从来没|从来没有|从未|并不|绝不|不会|不是|别|不至于|一点都不|一点也不)(?:想|想过|会|打算|要|去)?$"
 )
 _PAST = re.compile(
     r"\b(?:years? ago|months ago|used to|when i was (?:younger|little|a kid|a teen|a teenager|a child|\d+)|"
     r"in (?:high school|middle school|college|my teens|the past)|back then|as a (?:kid|teen|teenager|child)|"
     r"(?:years|months) (?:clean|free)|in recovery|last year|in (?:19|20)\d\d)\b"
-    r"|以前|曾经|当年|小时候|几年前|多年前|那时候|那时|当时|过去|去年|前年|年轻时|那年|那几年|那段时间"
+    r"|以前|曾经|当年|小时候|几年前|前几年|多年前|那时候|那时|当时|过去|去年|前年|年轻时|那年|那几年|那段"
+    r"|已经(?:快)?(?:[一二两三四五六七八九十几半\d]+)(?:个)?(?:年|月|周)没|戒掉|[一二两三四五六七八九十几\d]+年了"
     r"|上学的时候|(?:高中|初中|大学|[高初大研][一二三四])(?:时|的时候|那年)"
 )
 _RECENT = re.compile(

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from components.errors import PsyllmError
-from components.jsonl import read_json
-from components.screening.features import LANGUAGES, FeatureSettings, Featurizer, Language
-from components.screening.heads import HEADS, LanguageHeads, categories_for, decide_level, rule_verdict
-from components.screening.labelled import CATEGORIES, Category, Level
+from components.screening.decide import HEADS, Scorer, categories_for, decide_level, rule_verdict
+from components.screening.labelled import CATEGORIES, LANGUAGES, Category, Language, Level
+from components.screening.linear_heads import LinearHeads
 from components.screening.normalize import MAX_MESSAGE_CHARS, fold
 from components.screening.rules import Match, find_matches
 
@@ -80,28 +79,16 @@ def _describe(match: Match) -> str:
 
 
 class Screener:
-    """Trained heads for each language plus the feature extractors they read."""
+    """The learned scorer of each language; the rules need no state."""
 
-    def __init__(self, heads: dict[Language, LanguageHeads], featurizer: Featurizer) -> None:
-        self.heads = heads
-        self.featurizer = featurizer
+    def __init__(self, scorers: dict[Language, Scorer]) -> None:
+        self.scorers = scorers
 
     @classmethod
     def load(cls, folder: Path) -> "Screener":
-        manifest_path = folder / MANIFEST_FILE
-        if not manifest_path.is_file():
+        if not (folder / MANIFEST_FILE).is_file():
             raise PsyllmError(f"no trained screener in {folder}/; run `psyllm train-screener`")
-        manifest = read_json(manifest_path)
-        settings = FeatureSettings(**manifest["features"])
-        heads = {language: LanguageHeads.load(folder / f"{language}.safetensors") for language in LANGUAGES}
-        featurizer = Featurizer(settings)
-        for language, language_heads in heads.items():
-            featurizer.set_idf(language, language_heads.idf)
-        return cls(heads, featurizer)
-
-    def head_probabilities(self, folded_texts: list[str], language: Language) -> np.ndarray:
-        """(messages, heads) probabilities from one language's heads."""
-        return self.heads[language].probabilities(self.featurizer.features(language, folded_texts))
+        return cls({language: LinearHeads.load(folder, language) for language in LANGUAGES})
 
     def screen(self, text: object) -> Screening:
         return self.screen_many([text])[0]
@@ -114,7 +101,7 @@ class Screener:
         for language in LANGUAGES:
             indices = [index for index, languages in enumerate(wanted) if language in languages]
             if indices:
-                rows = self.head_probabilities([folded[index] for index in indices], language)
+                rows = self.scorers[language].probabilities_for([folded[index] for index in indices])
                 probabilities[language] = dict(zip(indices, rows, strict=True))
         return [
             self._verdict(folded[index], {lang: rows[index] for lang, rows in probabilities.items() if index in rows})
@@ -130,7 +117,7 @@ class Screener:
         scores: dict[str, float] = {}
         for language, row in rows.items():
             by_head = dict(zip(HEADS, row.tolist(), strict=True))
-            thresholds = self.heads[language].thresholds
+            thresholds = self.scorers[language].thresholds
             scores[language] = round(by_head["urgent"], 4)
             if by_head["urgent"] >= thresholds.urgent:
                 urgent_hits = True

@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.screening.heads import decide_level, rule_verdict
+from components.screening.decide import decide_level, rule_verdict
 from components.screening.normalize import fold
 from components.screening.rules import find_matches
 

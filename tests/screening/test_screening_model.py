@@ -110,11 +110,13 @@ def test_urgent_recall_on_the_frozen_test_split(measured, language):
     assert measured["test_split"][language]["urgent_recall"]["value"] >= 0.95
 
 
-@pytest.mark.xfail(
+ZH_PRECISION_GAP = pytest.mark.xfail(
     strict=True,
-    reason="issue 3 bar not met yet: test precision is about 0.6 in both languages; a frozen-encoder linear head "
-    "cannot separate the hard negatives at recall 0.95 (see the issue note for the next step)",
+    reason="issue 3 bar not met for Chinese yet: test precision 0.79 (0.85 needed); character n-gram heads cannot "
+    "separate the hard negatives at recall 0.95 (see the README's screening section for the next step)",
 )
-@pytest.mark.parametrize("language", ["en", "zh"])
+
+
+@pytest.mark.parametrize("language", ["en", pytest.param("zh", marks=ZH_PRECISION_GAP)])
 def test_urgent_precision_on_the_frozen_test_split(measured, language):
     assert measured["test_split"][language]["urgent_precision"]["value"] >= 0.85

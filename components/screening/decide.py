@@ -1,0 +1,98 @@
+"""Where pattern matches and head probabilities become a level: the one decision rule.
+
+Both learned scorers (`ngram_heads` for Chinese, `encoder` for English) give a probability
+per head: `urgent` (urgent vs not), `risk` (urgent or elevated vs none) and one per
+category. The trainer tunes each language's thresholds through these same functions, so
+what was measured is what runs.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+from safetensors import safe_open
+
+from components.errors import PsyllmError
+from components.screening.labelled import CATEGORIES, Category, Level
+from components.screening.rules import Match
+
+HEADS: tuple[str, ...] = ("urgent", "risk", *CATEGORIES)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Probability cut-offs for one language, chosen on held-out training scores."""
+
+    urgent: float
+    risk: float
+
+    def as_metadata(self) -> dict[str, str]:
+        """For the safetensors header of the scorer that owns them."""
+        return {"heads": ",".join(HEADS), "urgent_threshold": repr(self.urgent), "risk_threshold": repr(self.risk)}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str]) -> "Thresholds":
+        return cls(float(metadata["urgent_threshold"]), float(metadata["risk_threshold"]))
+
+
+def artefact_metadata(path: Path, framework: Literal["numpy", "pt"]) -> dict[str, str]:
+    """A scorer file's header, after checking it exists and was trained for these heads."""
+    if not path.is_file():
+        raise PsyllmError(f"{path}: screener weights not found; run `psyllm train-screener`")
+    with safe_open(str(path), framework=framework) as handle:
+        metadata = handle.metadata() or {}
+    if metadata.get("heads") != ",".join(HEADS):
+        raise PsyllmError(f"{path}: trained for heads {metadata.get('heads')}; run `psyllm train-screener` again")
+    return metadata
+
+
+class Scorer(Protocol):
+    """A language's learned part: head probabilities for folded messages, and its thresholds."""
+
+    thresholds: Thresholds
+
+    def probabilities_for(self, folded_texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    """What the patterns alone say: urgent, held back to elevated (all intent is past), or open."""
+
+    urgent: bool
+    past_only: bool
+
+
+def rule_verdict(matches: list[Match]) -> RuleVerdict:
+    intents = [match for match in matches if match.strength == "intent"]
+    present = any(match.context == "present" for match in intents)
+    past_only = bool(intents) and all(match.context == "past" for match in intents)
+    return RuleVerdict(urgent=present, past_only=past_only)
+
+
+def decide_level(verdict: RuleVerdict, urgent_hits: bool, risk_hits: bool) -> Level:
+    """Urgent if an intent pattern is present, or a head fires and the intent is not all in the past."""
+    if verdict.urgent or (urgent_hits and not verdict.past_only):
+        return "urgent"
+    if urgent_hits or risk_hits or verdict.past_only:
+        return "elevated"
+    return "none"
+
+
+def urgent_decisions(verdicts: list[RuleVerdict], urgent_scores: np.ndarray, threshold: float) -> np.ndarray:
+    """The urgent flag `decide_level` gives at this threshold, for every message."""
+    rule = np.array([verdict.urgent for verdict in verdicts])
+    held_back = np.array([verdict.past_only for verdict in verdicts])
+    return rule | ((urgent_scores >= threshold) & ~held_back)
+
+
+def categories_for(level: Level, matches: list[Match], category_scores: dict[Category, float]) -> tuple[Category, ...]:
+    """Categories named by in-context matches, plus any category head at >= 0.5, else the top head."""
+    if level == "none":
+        return ()
+    wanted = {"urgent": {"present"}, "elevated": {"present", "past", "negated"}}[level]
+    chosen = {match.category for match in matches if match.context in wanted}
+    chosen |= {category for category, score in category_scores.items() if score >= 0.5}
+    if not chosen and category_scores:
+        chosen = {max(category_scores, key=category_scores.__getitem__)}
+    return tuple(category for category in CATEGORIES if category in chosen)
