@@ -1,5 +1,8 @@
 """MLflow lineage of the smoke run: every screening step has a run, and the screener is a loadable model."""
 
+import time
+
+import httpx
 import mlflow
 import pandas as pd
 import pytest
@@ -32,3 +35,44 @@ def test_the_logged_screener_loads_as_a_pyfunc_and_screens(smoke_runs):
     verdicts = model.predict(pd.DataFrame({"text": ["I am going to kill myself tonight", "笑死我了"]}))
     assert verdicts["level"].tolist() == ["urgent", "none"]
     assert verdicts["categories"][0] == "suicide"
+
+
+def test_the_tracking_server_switch_sends_runs_and_artefacts_to_a_real_server(tmp_path, monkeypatch):
+    """MLFLOW_TRACKING_URI moves every step to a tracking server; nothing lands in ./mlruns."""
+    from components import tracking
+    from tests.conftest import free_port
+    from tests.pipeline.project import BIN, kill_group, start
+
+    port = free_port()
+    server = start(
+        tmp_path,
+        str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+        "--artifacts-destination", str(tmp_path / "server-artifacts"),
+    )  # fmt: skip
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        workdir = tmp_path / "step"
+        (workdir / "out").mkdir(parents=True)
+        (workdir / "out/result.txt").write_text("hello", encoding="utf-8")
+        monkeypatch.chdir(workdir)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        with tracking.step_run("probe", {"section": {"value": 3}}) as run:
+            run.log_metrics({"score": {"en": 0.5}})
+            run.log_artifacts(workdir / "out", "out")
+        client = mlflow.MlflowClient(uri)
+        logged = client.get_run(run.run_id)
+        assert logged.data.params["section.value"] == "3"
+        assert logged.data.metrics["score.en"] == 0.5
+        assert [item.path for item in client.list_artifacts(run.run_id, "out")] == ["out/result.txt"]
+        assert list((tmp_path / "server-artifacts").rglob("result.txt"))
+        assert not (workdir / "mlruns").exists()
+    finally:
+        kill_group(server)
