@@ -16,7 +16,9 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel, PythonModelContext
+from mlflow.types import ColSpec, Schema
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 PARENT_RUN_ENV = "PSYLLM_PARENT_RUN_ID"
@@ -74,9 +76,17 @@ class StepRun:
 
     def log_screener(self, folder: Path) -> str:
         """The trained screener as an MLflow pyfunc model (texts in, verdicts out); returns its URI."""
+        signature = ModelSignature(
+            inputs=Schema([ColSpec("string", "text")]),
+            outputs=Schema([ColSpec("string", "level"), ColSpec("boolean", "urgent"), ColSpec("string", "categories")]),
+        )
+        # ScreenerModel holds no state (weights load from the artefact folder), so MLflow's
+        # warning about pickling a Python object does not apply; keep it off the console.
+        logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
         info = mlflow.pyfunc.log_model(
             name="screener",
             python_model=ScreenerModel(),
+            signature=signature,
             artifacts={"screener": str(folder)},
             code_paths=[str(COMPONENTS_DIR)],
             # Explicit, so MLflow never imports torchvision & co. to infer them.

@@ -150,10 +150,13 @@ def run(
     if exit_code != 0:
         raise PsyllmError(f"the pipeline failed (dvc repro exited {exit_code}); see the step's message above")
     paths = params.paths
+    script = Path(sys.executable).parent / "psyllm"
+    if script.is_relative_to(Path.cwd()):
+        script = script.relative_to(Path.cwd())
     typer.echo(
         f"run: done. Pages in {paths.crawl}/, corpus and Q&A splits in {paths.prepared}/ "
         f"(stats: {paths.prepared / prepare_step.STATS_FILE}); screener in {paths.screener}/, its evaluation in "
-        f"{paths.screener_eval / evaluate_screener_step.REPORT_FILE}. Try: psyllm screen \"I can't go on\"."
+        f'{paths.screener_eval / evaluate_screener_step.REPORT_FILE}. Try: {script} screen "I can\'t go on".'
     )
 
 

@@ -100,6 +100,15 @@ def _section(title: str, metrics: dict) -> list[str]:
     return [*lines, ""]
 
 
+def _misses(ids: list[str], actual: list[Level], predicted: list[Level]) -> list[str]:
+    """Every message whose urgent flag is wrong, as "id: true -> predicted" (ids only, no text)."""
+    return [
+        f"{id_}: {a} -> {p}"
+        for id_, a, p in zip(ids, actual, predicted, strict=True)
+        if (a == "urgent") != (p == "urgent")
+    ]
+
+
 def run(config: ScreeningConfig, screener: Screener, out_dir: Path) -> EvaluateResult:
     """Score the frozen test split (and the CounselChat sample if present); write metrics and report."""
     metrics: dict = {"test_split": {}}
@@ -110,22 +119,14 @@ def run(config: ScreeningConfig, screener: Screener, out_dir: Path) -> EvaluateR
             raise PsyllmError(f"the {language} labelled set has no test split")
         predicted = [verdict.level for verdict in screener.screen_many([m.text for m in test])]
         result = score([m.label for m in test], predicted, [m.kind for m in test])
-        result["misses"] = [
-            f"{m.id}: {m.label} -> {level}"
-            for m, level in zip(test, predicted, strict=True)
-            if (m.label == "urgent") != (level == "urgent")
-        ]
+        result["misses"] = _misses([m.id for m in test], [m.label for m in test], predicted)
         metrics["test_split"][language] = result
         report += _section(f"Frozen test split, {language}", result)
     if config.counselchat_csv.is_file():
         sample = load_counselchat_sample(config.counselchat_labels, config.counselchat_csv)
         predicted = [verdict.level for verdict in screener.screen_many([m.text for m in sample])]
         result = score([m.label for m in sample], predicted)
-        result["misses"] = [
-            f"{m.question_id}: {m.label} -> {level}"
-            for m, level in zip(sample, predicted, strict=True)
-            if (m.label == "urgent") != (level == "urgent")
-        ]
+        result["misses"] = _misses([str(m.question_id) for m in sample], [m.label for m in sample], predicted)
         metrics["counselchat"] = result
         report += _section("CounselChat questions, hand-labelled (en)", result)
     else:

@@ -1,12 +1,13 @@
 """Each language's learned part: logistic-regression heads over that language's features.
 
 Features are hashed n-gram TF-IDF, plus frozen sentence embeddings where a good encoder
-exists. English: word 1-2-grams (exact slang and phrasing) beside all-MiniLM-L6-v2
-embeddings (meaning). Chinese: character 1-2-grams; MiniLM's vocabulary is English (most
-Chinese characters are unknown to it), and Chinese has no spaces, characters carry meaning,
-and the figurative 死 idioms (笑死, 累死) differ from crisis phrases by a neighbouring
-character, which an n-gram sees. Hashing keeps the vocabulary out of the artefact, which
-holds only weights, the IDF vector and thresholds (safetensors, no pickle).
+exists (params.yaml `screening.features`). English: word n-grams (exact slang and phrasing)
+beside all-MiniLM-L6-v2 embeddings (meaning). Chinese: character n-grams only; MiniLM's
+vocabulary is English (most Chinese characters are unknown to it), and Chinese has no
+spaces, characters carry meaning, and the figurative 死 idioms (笑死, 累死) differ from
+crisis phrases by a neighbouring character, which an n-gram sees. Hashing keeps the
+vocabulary out of the artefact, which holds only weights, the IDF vector and thresholds
+(safetensors, no pickle).
 """
 
 from dataclasses import dataclass

