@@ -37,7 +37,6 @@ class LabelledMessage:
     categories: tuple[Category, ...]
     kind: str
     split: str
-    language: str
 
 
 def _check(record: dict, where: str) -> None:
@@ -57,7 +56,7 @@ def _check(record: dict, where: str) -> None:
 
 
 def load_labelled(path: Path) -> list[LabelledMessage]:
-    """Read one language's labelled set; the language is the file's stem (`en.jsonl` -> en)."""
+    """Read one language's labelled set (`en.jsonl`, `zh.jsonl`), checking every record."""
     messages = []
     for line_number, record in read_jsonl(path):
         _check(record, f"{path}:{line_number}")
@@ -70,7 +69,6 @@ def load_labelled(path: Path) -> list[LabelledMessage]:
                 categories=tuple(record["categories"]),
                 kind=record["kind"],
                 split=record["split"],
-                language=path.stem,
             )
         )
     if not messages:

@@ -46,7 +46,7 @@ _SLANG_ZH: tuple[tuple[str, str], ...] = (
 _SLANG = tuple((re.compile(pattern), replacement) for pattern, replacement in (*_SLANG_EN, *_SLANG_ZH))
 
 
-def clean_input(text: str) -> str:
+def _clean_input(text: str) -> str:
     """Make any Python string safe to process: lone surrogates and control characters go."""
     text = text.encode("utf-8", "replace").decode("utf-8")
     return _INVISIBLE.sub(" ", text)
@@ -54,7 +54,7 @@ def clean_input(text: str) -> str:
 
 def fold(text: str) -> str:
     """The lower-cased, NFKC-folded, slang-expanded text that rules and models read."""
-    text = unicodedata.normalize("NFKC", clean_input(text)).lower()
+    text = unicodedata.normalize("NFKC", _clean_input(text)).lower()
     text = text.replace("’", "'").replace("‘", "'")
     text = _STRETCHED.sub(r"\1\1", text)
     text = _LEET_WORD.sub(lambda match: match.group(0).translate(_LEET), text)
