@@ -1,9 +1,9 @@
 """Where pattern matches and head probabilities become a level: the one decision rule.
 
-Both learned scorers (`ngram_heads` for Chinese, `encoder` for English) give a probability
-per head: `urgent` (urgent vs not), `risk` (urgent or elevated vs none) and one per
-category. The trainer tunes each language's thresholds through these same functions, so
-what was measured is what runs.
+Each language's learned heads (`linear_heads.LinearHeads`) give a probability per head:
+`urgent` (urgent vs not), `risk` (urgent or elevated vs none) and one per category. The
+trainer tunes each language's thresholds through these same functions, so what was
+measured is what runs.
 """
 
 from dataclasses import dataclass
@@ -81,9 +81,12 @@ def decide_level(verdict: RuleVerdict, urgent_hits: bool, risk_hits: bool) -> Le
 
 def urgent_decisions(verdicts: list[RuleVerdict], urgent_scores: np.ndarray, threshold: float) -> np.ndarray:
     """The urgent flag `decide_level` gives at this threshold, for every message."""
-    rule = np.array([verdict.urgent for verdict in verdicts])
-    held_back = np.array([verdict.past_only for verdict in verdicts])
-    return rule | ((urgent_scores >= threshold) & ~held_back)
+    return np.array(
+        [
+            decide_level(verdict, urgent_hits=score >= threshold, risk_hits=False) == "urgent"
+            for verdict, score in zip(verdicts, urgent_scores.tolist(), strict=True)
+        ]
+    )
 
 
 def categories_for(level: Level, matches: list[Match], category_scores: dict[Category, float]) -> tuple[Category, ...]:

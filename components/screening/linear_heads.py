@@ -85,6 +85,11 @@ def features(
     return sparse.hstack([sparse.csr_matrix(dense), tfidf]).tocsr()
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Logistic-regression logits to probabilities."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits)))
+
+
 def fit_head(inputs: sparse.csr_matrix, targets: np.ndarray, regularisation: float) -> tuple[np.ndarray, float]:
     """One balanced logistic-regression head: (weights, bias)."""
     if targets.min() == targets.max():
@@ -134,7 +139,7 @@ class LinearHeads:
     def probabilities_for(self, folded_texts: list[str]) -> np.ndarray:
         """(messages, heads) probabilities."""
         logits = features(folded_texts, self.settings, self.idf) @ self.weight.T + self.bias
-        return 1.0 / (1.0 + np.exp(-np.asarray(logits)))
+        return sigmoid(logits)
 
     @staticmethod
     def path(folder: Path, language: Language) -> Path:

@@ -19,7 +19,7 @@ from components.errors import PsyllmError
 from components.jsonl import write_json
 from components.screening.decide import HEADS, RuleVerdict, Thresholds, rule_verdict, urgent_decisions
 from components.screening.labelled import LANGUAGES, LabelledMessage, Language, load_labelled
-from components.screening.linear_heads import FeatureSettings, LinearHeads, features, fit_head, fit_idf
+from components.screening.linear_heads import FeatureSettings, LinearHeads, features, fit_head, fit_idf, sigmoid
 from components.screening.normalize import fold
 from components.screening.rules import find_matches
 from components.screening.screener import MANIFEST_FILE
@@ -126,7 +126,7 @@ def train_language(
         )
         for head in range(2):
             weight, bias = fit_head(fit_inputs, targets[fit_rows, head], config.regularisation)
-            scores[held_rows, head] = 1.0 / (1.0 + np.exp(-(held_inputs @ weight + bias)))
+            scores[held_rows, head] = sigmoid(held_inputs @ weight + bias)
     thresholds, report = tune_thresholds(folded, scores, targets, config.target_recall)
     heads = LinearHeads.fit(language, folded, targets, settings, config.regularisation, thresholds, embeddings)
     return heads, report
