@@ -102,6 +102,11 @@ class Paths(StrictModel):
     prepared: Path
     screener: Path
     screener_eval: Path
+    cache: Path
+    checkpoints: Path
+    pretrained: Path
+    finetuned: Path
+    model_eval: Path
 
 
 class ScreeningFeatures(StrictModel):
@@ -135,11 +140,131 @@ class ScreeningConfig(StrictModel):
         return self
 
 
+class TinyArchitecture(StrictModel):
+    """A small Gemma-3-shaped model built from config, with a tokenizer trained on the corpus."""
+
+    vocab_size: Annotated[int, Field(ge=300)]
+    hidden_size: Positive
+    intermediate_size: Positive
+    layers: Positive
+    heads: Positive
+    kv_heads: Positive
+    head_dim: Positive
+    context: Positive
+
+
+class ModelConfig(StrictModel):
+    """The base model every step starts from (see components/modelling/base_model.py).
+
+    `base` is `tiny` (built from `tiny`), a packaged GGUF name, a `.gguf` file, a local
+    model folder, or a Hugging Face id (needs the hub cache or a network).
+    """
+
+    base: Annotated[str, Field(min_length=1)]
+    tiny: TinyArchitecture | None
+    seed: int
+
+    @model_validator(mode="after")
+    def _tiny_needs_architecture(self) -> "ModelConfig":
+        if self.base == "tiny" and self.tiny is None:
+            raise ValueError("model.tiny: required when model.base is 'tiny'")
+        return self
+
+
+class AdapterConfig(StrictModel):
+    """Which weights train: all of them (`full`) or low-rank adapters (`lora`, merged for export)."""
+
+    method: Literal["full", "lora"]
+    rank: Positive
+    alpha: Positive
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    targets: list[str]
+    freeze_embeddings: bool
+
+
+class TrainingConfig(StrictModel):
+    """One training run: batch shape, schedule, optimiser, checkpoints. Shared by pretrain and finetune."""
+
+    block_size: Positive
+    micro_batch_size: Positive
+    gradient_accumulation: Positive
+    max_steps: Positive
+    learning_rate: Annotated[float, Field(gt=0)]
+    min_learning_rate: Annotated[float, Field(ge=0)]
+    warmup_steps: Annotated[int, Field(ge=0)]
+    weight_decay: Annotated[float, Field(ge=0)]
+    max_grad_norm: Annotated[float, Field(gt=0)]
+    loss_chunk_size: Positive
+    checkpoint_every: Positive
+    adapter: AdapterConfig
+    seed: int
+
+
+class PretrainConfig(StrictModel):
+    """Continued causal-LM pretraining on the prepared corpus, subsampled to fit the budget."""
+
+    max_documents: Positive | None
+    training: TrainingConfig
+
+
+class FinetuneConfig(StrictModel):
+    """Supervised fine-tuning on the Q&A train split; loss on answer tokens only.
+
+    `starts` lists the models fine-tuned: `pretrained` (domain pretrain + fine-tune) and
+    `base` (fine-tune only, the evaluation's control row).
+    """
+
+    starts: list[Literal["pretrained", "base"]]
+    max_description_tokens: Positive
+    min_answer_tokens: Positive
+    eval_every: Positive
+    patience: Positive
+    training: TrainingConfig
+
+    @model_validator(mode="after")
+    def _starts_known_once(self) -> "FinetuneConfig":
+        if not self.starts or len(set(self.starts)) != len(self.starts):
+            raise ValueError("finetune.starts: list each of 'pretrained', 'base' at most once, and at least one")
+        return self
+
+
+class GenerationConfig(StrictModel):
+    """Decoding settings, shared by evaluation and serving."""
+
+    max_new_tokens: Positive
+    do_sample: bool
+    temperature: Annotated[float, Field(gt=0)]
+    top_p: Annotated[float, Field(gt=0, le=1)]
+    repetition_penalty: Annotated[float, Field(ge=1)]
+    batch_size: Positive
+
+
+class EvaluateConfig(StrictModel):
+    """The paper's protocol on the test split: perplexity and bits/char, ROUGE-L, Distinct-1/2."""
+
+    rows: list[Literal["base", "finetuned_base", "finetuned_pretrained"]]
+    max_questions: Positive | None
+    samples_in_report: Annotated[int, Field(ge=0)]
+    generation: GenerationConfig
+
+
 class Profile(StrictModel):
     """Every step's settings for one scale of run."""
 
     crawl: CrawlConfig
     prepare: PrepareConfig
+    model: ModelConfig
+    pretrain: PretrainConfig
+    finetune: FinetuneConfig
+    evaluate: EvaluateConfig
+
+    @model_validator(mode="after")
+    def _rows_are_trained(self) -> "Profile":
+        needed = {"finetuned_base": "base", "finetuned_pretrained": "pretrained"}
+        for row in self.evaluate.rows:
+            if row in needed and needed[row] not in self.finetune.starts:
+                raise ValueError(f"evaluate.rows: {row!r} needs {needed[row]!r} in finetune.starts")
+        return self
 
 
 class Params(StrictModel):

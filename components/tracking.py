@@ -74,6 +74,37 @@ class StepRun:
     def log_artifacts(self, folder: Path, artifact_path: str) -> None:
         mlflow.log_artifacts(str(folder), artifact_path)
 
+    def log_history(self, history: list[dict[str, float]]) -> None:
+        """A training curve: each record's values at its `step`."""
+        for record in history:
+            step = int(record["step"])
+            mlflow.log_metrics({key: float(value) for key, value in record.items() if key != "step"}, step=step)
+
+    def log_language_model(self, folder: Path, name: str, metadata: Mapping[str, Any]) -> str:
+        """A saved transformers checkpoint as an MLflow model, `metadata` (the prompt template) beside it.
+
+        Returns the model URI. (MLflow 3.17 cannot log a checkpoint folder by path with
+        transformers 5, so the model is loaded and logged as components.)
+        """
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        logging.getLogger("mlflow.transformers").setLevel(logging.ERROR)  # hub model-card lookups, offline
+        components = {
+            "model": AutoModelForCausalLM.from_pretrained(str(folder)),
+            "tokenizer": AutoTokenizer.from_pretrained(str(folder)),
+        }
+        info = mlflow.transformers.log_model(
+            components,
+            name=name,
+            task="text-generation",
+            metadata=dict(metadata),
+            # Explicit, so MLflow never imports torchvision & co. to infer them (it crashes without them).
+            pip_requirements=[
+                f"{package}=={version(package)}" for package in ("torch", "transformers", "safetensors", "tokenizers")
+            ],
+        )
+        return info.model_uri
+
     def log_screener(self, folder: Path) -> str:
         """The trained screener as an MLflow pyfunc model (texts in, verdicts out); returns its URI."""
         signature = ModelSignature(

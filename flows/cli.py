@@ -8,9 +8,12 @@ user does should ever show a traceback (set PSYLLM_DEBUG=1 to see one).
 import logging
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
+import datasets
+import transformers
 import typer
 from dvc.cli import main as dvc_main
 
@@ -19,6 +22,10 @@ from components import prepare as prepare_step
 from components import tracking
 from components.config import PROFILE_NAMES, load_params, set_profile
 from components.errors import PsyllmError
+from components.modelling import evaluate as evaluate_step
+from components.modelling import finetune as finetune_step
+from components.modelling import pretrain as pretrain_step
+from components.modelling.prompt import PromptTemplate
 from components.screening import Screener, crisis_reply
 from components.screening import evaluate as evaluate_screener_step
 from components.screening import train as train_screener_step
@@ -75,6 +82,97 @@ def prepare() -> None:
     corpus, splits = result.stats["corpus"], result.stats["qa"]["splits"]
     sizes = ", ".join(f"{name} {split['pairs']}" for name, split in splits.items())
     typer.echo(f"prepare: {corpus['documents_out']} corpus documents; Q&A pairs {sizes}")
+
+
+@app.command()
+def pretrain() -> None:
+    """Continue the base model's causal-LM pretraining on the prepared corpus (resumes if killed)."""
+    params = load_params()
+    profile, paths = params.active(), params.paths
+    settings = {"model": profile.model.model_dump(mode="json"), "pretrain": profile.pretrain.model_dump(mode="json")}
+    with tracking.step_run("pretrain", settings) as run:
+        result = pretrain_step.run(
+            profile.model,
+            profile.pretrain,
+            paths.prepared / prepare_step.CORPUS_FILE,
+            paths.prepared / prepare_step.QA_DIR / "train.jsonl",
+            paths.cache,
+            paths.checkpoints,
+            paths.pretrained,
+        )
+        run.log_history(result.training.history)
+        run.log_metrics({"blocks": result.examples, "steps": result.training.steps})
+    final_loss = result.training.history[-1]["loss"] if result.training.history else float("nan")
+    resumed = f", resumed from step {result.training.resumed_from}" if result.training.resumed_from else ""
+    typer.echo(
+        f"pretrain: {result.training.steps} steps on {result.examples} blocks{resumed}; "
+        f"final loss {final_loss:.3f}; model in {result.folder}/"
+    )
+
+
+@app.command()
+def finetune() -> None:
+    """Fine-tune on the Q&A train split (answer tokens only), from each start in finetune.starts."""
+    params = load_params()
+    profile, paths = params.active(), params.paths
+    settings = {"model": profile.model.model_dump(mode="json"), "finetune": profile.finetune.model_dump(mode="json")}
+    with tracking.step_run("finetune", settings) as run:
+        results = finetune_step.run(
+            profile.model,
+            profile.finetune,
+            paths.prepared / prepare_step.CORPUS_FILE,
+            paths.prepared / prepare_step.QA_DIR,
+            paths.pretrained,
+            paths.cache,
+            paths.checkpoints,
+            paths.finetuned,
+        )
+        for start, result in results.items():
+            run.log_metrics(
+                {
+                    start: {
+                        "steps": result.training.steps,
+                        "examples": result.examples,
+                        "best_validation_loss": result.training.best_validation_loss,
+                    }
+                }
+            )
+            template = asdict(PromptTemplate.load(result.folder))
+            run.log_language_model(result.folder, f"finetuned_{start}", {"prompt_template": template})
+    for start, result in results.items():
+        early = ", stopped early" if result.training.stopped_early else ""
+        typer.echo(
+            f"finetune ({start}): {result.training.steps} steps on {result.examples} pairs{early}; "
+            f"best validation loss {result.training.best_validation_loss:.3f}; model in {result.folder}/"
+        )
+
+
+@app.command()
+def evaluate() -> None:
+    """Score base and fine-tuned models side by side: perplexity, bits/char, ROUGE-L, Distinct-1/2."""
+    params = load_params()
+    profile, paths = params.active(), params.paths
+    settings = {"evaluate": profile.evaluate.model_dump(mode="json")}
+    with tracking.step_run("evaluate", settings) as run:
+        result = evaluate_step.run(
+            profile.model,
+            profile.finetune,
+            profile.evaluate,
+            paths.prepared / prepare_step.CORPUS_FILE,
+            paths.prepared / prepare_step.QA_DIR,
+            paths.cache,
+            paths.finetuned,
+            paths.model_eval,
+        )
+        run.log_metrics(result.metrics["rows"])
+        run.log_artifacts(result.folder, "model_eval")
+    for row, metrics in result.metrics["rows"].items():
+        overall = metrics["overall"]
+        typer.echo(
+            f"evaluate: {evaluate_step.ROW_TITLES[row]}: perplexity {overall['perplexity']:.2f}, "
+            f"ROUGE-L {overall['rouge_l']:.4f}, Distinct-1/2 {overall['distinct_1']:.3f}/{overall['distinct_2']:.3f}"
+        )
+    typer.echo(f"evaluate: report in {result.folder / evaluate_step.REPORT_FILE}")
 
 
 @app.command("train-screener")
@@ -163,6 +261,9 @@ def run(
 def main() -> None:
     """Console entry point: runs the app and turns errors into one readable line."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Step summaries say what happened; per-shard and per-batch progress bars only add noise to logs.
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
     for noisy in ("httpx", "httpcore", "trafilatura", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

@@ -1,0 +1,107 @@
+"""`psyllm finetune`: supervised fine-tuning on the Q&A train split, loss on answers only.
+
+Each entry of `finetune.starts` is one model: `pretrained` continues from the pretrain
+step's output (the paper's recipe) and `base` from the untouched base model (the control
+that shows what domain pretraining adds). Validation loss is measured every `eval_every`
+steps and training stops after `patience` evaluations without improvement, keeping the best
+weights. Each artefact in `paths.finetuned/<start>/` holds the merged model, its tokenizer
+and the prompt template it was trained with, so serving cannot drift from training.
+"""
+
+from pathlib import Path
+
+from torch import nn
+
+from components.config import FinetuneConfig, ModelConfig
+from components.errors import PsyllmError
+from components.modelling.adapters import apply_adapter, merged
+from components.modelling.base_model import context_length, load_model, resolve_base, save_model
+from components.modelling.data import qa_examples
+from components.modelling.pretrain import (
+    TRAINING_FILE,
+    StepResult,
+    check_block_size,
+    fingerprint,
+    write_training_record,
+)
+from components.modelling.prompt import PromptTemplate
+from components.modelling.train_loop import mean_loss, placement, train
+from components.qa_data import load_qa
+
+
+def run_one(
+    start: str,
+    source: str,
+    config: FinetuneConfig,
+    qa_dir: Path,
+    checkpoints: Path,
+    out: Path,
+) -> StepResult:
+    """Fine-tune the model in `source` and write the artefact to `out`."""
+    model, tokenizer = load_model(source)
+    training = config.training
+    check_block_size(training, context_length(model), "finetune.training")
+    template = PromptTemplate()
+
+    def encode(split: str) -> list:
+        encoded = qa_examples(
+            load_qa(qa_dir / f"{split}.jsonl"),
+            tokenizer,
+            template,
+            training.block_size,
+            config.max_description_tokens,
+            config.min_answer_tokens,
+        )
+        if not encoded.examples:
+            raise PsyllmError(f"{qa_dir / split}.jsonl: no usable Q&A pairs (dropped {encoded.dropped} as too long)")
+        return encoded.examples
+
+    train_examples, validation_examples = encode("train"), encode("validation")
+    trainable = apply_adapter(model, training.adapter, "finetune.training.adapter")
+
+    def validate(current: nn.Module) -> float:
+        return mean_loss(current, validation_examples, training, tokenizer.pad_token_id)
+
+    # A pretrained source is identified by its training record, so a new pretrain restarts fine-tuning.
+    source_record = Path(source) / TRAINING_FILE
+    lineage = source_record.read_text(encoding="utf-8") if source_record.is_file() else source
+    digest = fingerprint(lineage, config.model_dump_json(), (qa_dir / "train.jsonl").read_bytes())
+    result = train(
+        trainable,
+        train_examples,
+        training,
+        tokenizer.pad_token_id,
+        checkpoints / start,
+        digest,
+        validate=validate,
+        eval_every=config.eval_every,
+        patience=config.patience,
+    )
+    if placement().writes:
+        save_model(merged(trainable), tokenizer, out)
+        template.save(out)
+        write_training_record(out, source, result, len(train_examples))
+    return StepResult(folder=out, base=source, training=result, examples=len(train_examples))
+
+
+def run(
+    model_config: ModelConfig,
+    config: FinetuneConfig,
+    corpus: Path,
+    qa_dir: Path,
+    pretrained: Path,
+    cache: Path,
+    checkpoints: Path,
+    out: Path,
+) -> dict[str, StepResult]:
+    """Every start in `config.starts`, each into `out/<start>/`."""
+    results = {}
+    for start in config.starts:
+        if start == "pretrained":
+            if not (pretrained / "config.json").is_file():
+                raise PsyllmError(f"{pretrained}: no pretrained model; run `psyllm pretrain` first")
+            source = str(pretrained)
+        else:
+            source = resolve_base(model_config, cache / "models", [corpus, qa_dir / "train.jsonl"])
+        results[start] = run_one(start, source, config, qa_dir, checkpoints / "finetune", out / start)
+    return results

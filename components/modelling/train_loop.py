@@ -1,0 +1,282 @@
+"""The one training loop, shared by pretrain and finetune: short enough to read top to bottom.
+
+Each optimiser step accumulates `gradient_accumulation` micro-batches, normalises the loss by
+the tokens in the whole step (so long and short examples weigh by token), clips, and steps
+AdamW under linear warm-up and cosine decay. The batch order is a pure function of the seed
+and the step, and a checkpoint holds the trainable weights, the optimiser and the RNG, so a
+killed run resumes to the same state as one that was never interrupted. A non-finite loss
+stops before the weights change, leaving the last good checkpoint in place.
+
+Multi-process: run the same command under `torchrun` or `accelerate launch`; they set
+WORLD_SIZE/RANK, the loss module is wrapped in DDP (NCCL on GPUs, gloo on CPUs), each rank
+reads its own share of every step, and only rank 0 writes.
+"""
+
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import distributed, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from components.config import TrainingConfig
+from components.errors import PsyllmError
+from components.modelling.adapters import trainable_parameters
+from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
+
+Example = dict[str, list[int]]
+LATEST = "latest"
+BEST = "best.safetensors"
+
+
+@dataclass
+class TrainResult:
+    """What happened: the steps taken, the history of logged values, and why it stopped."""
+
+    steps: int
+    resumed_from: int
+    stopped_early: bool
+    best_validation_loss: float | None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where this process trains: its rank among `world` processes and its device."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def writes(self) -> bool:
+        return self.rank == 0
+
+
+def placement() -> Placement:
+    """Join the process group when launched by torchrun/accelerate; a single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    if world > 1 and not distributed.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Placement(rank=int(os.environ.get("RANK", "0")), world=world, device=device)
+
+
+def learning_rate_at(step: int, config: TrainingConfig) -> float:
+    """Linear warm-up to `learning_rate`, then cosine decay to `min_learning_rate` at `max_steps`."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return config.min_learning_rate + cosine * (config.learning_rate - config.min_learning_rate)
+
+
+def example_indices(step: int, micro: int, rank: int, world: int, config: TrainingConfig, count: int) -> list[int]:
+    """The examples one rank reads at one micro-batch: a seeded shuffle per epoch, no state kept."""
+    per_step = config.micro_batch_size * config.gradient_accumulation * world
+    first = step * per_step + (micro * world + rank) * config.micro_batch_size
+    indices = []
+    for position in range(first, first + config.micro_batch_size):
+        epoch, offset = divmod(position, count)
+        order = torch.randperm(count, generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+        indices.append(int(order[offset]))
+    return indices
+
+
+def collate(examples: Sequence[Example], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Right-padded input ids, labels (IGNORE_INDEX on padding) and the attention mask."""
+    width = max(len(example["input_ids"]) for example in examples)
+    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    attention_mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, example in enumerate(examples):
+        length = len(example["input_ids"])
+        input_ids[row, :length] = torch.tensor(example["input_ids"])
+        labels[row, :length] = torch.tensor(example["labels"])
+        attention_mask[row, :length] = 1
+    return {"input_ids": input_ids.to(device), "labels": labels.to(device), "attention_mask": attention_mask.to(device)}
+
+
+def autocast(device: torch.device) -> torch.autocast | nullcontext:
+    """bf16 autocast on GPUs that support it; full fp32 elsewhere (CPU bf16 is slower and less exact)."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def _save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Write `folder/latest` atomically: a kill mid-write leaves the previous checkpoint intact."""
+    staging = folder / f"{LATEST}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    save_file(
+        {name: p.detach().cpu().contiguous() for name, p in trainable_parameters(model).items()},
+        staging / "trainable.safetensors",
+    )
+    torch.save({"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()}, staging / "optimizer.pt")
+    (staging / "state.json").write_text(json.dumps(state), encoding="utf-8")
+    shutil.rmtree(folder / LATEST, ignore_errors=True)
+    staging.rename(folder / LATEST)
+
+
+def _load_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str) -> dict | None:
+    """Restore `folder/latest` if it was written by a run with the same fingerprint."""
+    latest = folder / LATEST
+    if not (latest / "state.json").is_file():
+        return None
+    state = json.loads((latest / "state.json").read_text(encoding="utf-8"))
+    if state.get("fingerprint") != fingerprint:
+        return None
+    weights = load_file(latest / "trainable.safetensors")
+    parameters = trainable_parameters(model)
+    with torch.no_grad():
+        for name, value in weights.items():
+            parameters[name].copy_(value)
+    bundle = torch.load(latest / "optimizer.pt", weights_only=True)
+    optimizer.load_state_dict(bundle["optimizer"])
+    torch.set_rng_state(bundle["rng"])
+    return state
+
+
+def _global_sum(value: torch.Tensor, where: Placement) -> torch.Tensor:
+    if where.world > 1:
+        distributed.all_reduce(value)
+    return value
+
+
+@torch.no_grad()
+def mean_loss(model: nn.Module, examples: Sequence[Example], config: TrainingConfig, pad_id: int) -> float:
+    """Token-weighted mean NLL over `examples` (validation loss)."""
+    where = placement()
+    loss_module = CausalLMLoss(model, config.loss_chunk_size)
+    totals = torch.zeros(2, dtype=torch.float64)
+    for start in range(0, len(examples), config.micro_batch_size):
+        batch = collate(examples[start : start + config.micro_batch_size], pad_id, where.device)
+        with autocast(where.device):
+            nll, tokens = loss_module(**batch)
+        totals += torch.tensor([float(nll), float(tokens)], dtype=torch.float64)
+    return float(totals[0] / totals[1])
+
+
+def train(
+    model: nn.Module,
+    examples: Sequence[Example],
+    config: TrainingConfig,
+    pad_id: int,
+    checkpoints: Path,
+    fingerprint: str,
+    validate: Callable[[nn.Module], float] | None = None,
+    eval_every: int = 0,
+    patience: int = 0,
+) -> TrainResult:
+    """Train `model` in place for `config.max_steps` optimiser steps (fewer if validation stops it).
+
+    With `validate`, the validation loss is measured every `eval_every` steps; after `patience`
+    evaluations without improvement training stops and the best weights are restored.
+    """
+    where = placement()
+    model.to(where.device).train()
+    torch.manual_seed(config.seed)
+    parameters = trainable_parameters(model)
+    decay = [p for p in parameters.values() if p.dim() >= 2]
+    no_decay = [p for p in parameters.values() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+        betas=(0.9, 0.95),
+    )
+    state = _load_checkpoint(checkpoints, model, optimizer, fingerprint)
+    if state is None:  # nothing to resume, or another run's checkpoints: start afresh
+        if where.writes:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        state = {
+            "fingerprint": fingerprint,
+            "step": 0,
+            "best_validation_loss": None,
+            "evaluations_without_gain": 0,
+            "history": [],
+        }
+    resumed_from = last_saved = state["step"]
+    best_file = checkpoints / BEST
+    best_weights = load_file(best_file) if best_file.is_file() else None
+    loss_module = CausalLMLoss(model, config.loss_chunk_size)
+    if where.world > 1:
+        loss_module = DistributedDataParallel(loss_module)
+    stopped_early = False
+    for step in range(state["step"], config.max_steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate_at(step, config)
+        batches = [
+            collate(
+                [examples[i] for i in example_indices(step, micro, where.rank, where.world, config, len(examples))],
+                pad_id,
+                where.device,
+            )
+            for micro in range(config.gradient_accumulation)
+        ]
+        step_tokens = _global_sum(sum((b["labels"][:, 1:] != IGNORE_INDEX).sum() for b in batches), where)
+        step_nll = torch.zeros((), device=where.device)
+        for micro, batch in enumerate(batches):
+            last = micro == len(batches) - 1
+            sync = nullcontext() if last or where.world == 1 else loss_module.no_sync()
+            with sync, autocast(where.device):
+                nll, _ = loss_module(**batch)
+                (nll * where.world / step_tokens.clamp(min=1)).backward()
+            step_nll += nll.detach()
+        loss = float(_global_sum(step_nll, where) / step_tokens.clamp(min=1))
+        if not math.isfinite(loss):
+            raise PsyllmError(
+                f"training loss became {loss} at step {step + 1}; stopped before updating the weights. "
+                + (f"The last good checkpoint (step {last_saved}) is in {checkpoints / LATEST}. " if last_saved else "")
+                + "Lower the learning rate or check the data."
+            )
+        torch.nn.utils.clip_grad_norm_(list(parameters.values()), config.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        record = {
+            "step": step + 1,
+            "loss": loss,
+            "learning_rate": learning_rate_at(step, config),
+            "tokens": float(step_tokens),
+        }
+        if validate is not None and ((step + 1) % eval_every == 0 or step + 1 == config.max_steps):
+            record["validation_loss"] = validation = validate(model)
+            best = state["best_validation_loss"]
+            if best is None or validation < best:
+                state["best_validation_loss"], state["evaluations_without_gain"] = validation, 0
+                best_weights = {name: p.detach().cpu().clone() for name, p in parameters.items()}
+                if where.writes:
+                    checkpoints.mkdir(parents=True, exist_ok=True)
+                    save_file(best_weights, best_file)
+            else:
+                state["evaluations_without_gain"] += 1
+            stopped_early = state["evaluations_without_gain"] >= patience
+        state["history"].append(record)
+        state["step"] = step + 1
+        if where.writes and (state["step"] % config.checkpoint_every == 0 or stopped_early):
+            _save_checkpoint(checkpoints, model, optimizer, state)
+            last_saved = state["step"]
+        if stopped_early:
+            break
+    if best_weights is not None:
+        with torch.no_grad():
+            for name, value in best_weights.items():
+                parameters[name].copy_(value)
+    model.eval()
+    return TrainResult(
+        steps=state["step"],
+        resumed_from=resumed_from,
+        stopped_early=stopped_early,
+        best_validation_loss=state["best_validation_loss"],
+        history=state["history"],
+    )

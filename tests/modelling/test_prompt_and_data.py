@@ -1,0 +1,85 @@
+"""The one prompt template and the answer-only loss mask, as finetune, evaluate and generate use them."""
+
+import torch
+
+from components.config import GenerationConfig
+from components.modelling.data import qa_example, qa_examples
+from components.modelling.generate import Question, generate_answers
+from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
+from components.modelling.prompt import PromptTemplate, encode_prompt
+from components.qa_data import QAPair
+
+PAIR = QAPair("q1", "How do I stop worrying at night?", "I lie awake for hours.", "Try a wind-down routine.",
+              "en", "test")  # fmt: skip
+PAIR_ZH = QAPair("q2", "最近总是失眠怎么办？", "工作压力很大。", "可以试试规律作息。", "zh", "test")
+
+
+def test_template_is_language_aware_and_round_trips(tmp_path):
+    template = PromptTemplate()
+    english, chinese = template.render("Q?", "D.", "en"), template.render("问？", "", "zh")
+    assert english.endswith("Answer: ") and "Question: Q?" in english and "Details: D." in english
+    assert chinese.endswith("回答：") and "问题：问？" in chinese and "描述" not in chinese
+    assert template.render("Q?", "", "fr") == template.render("Q?", "", "en")
+    template.save(tmp_path)
+    assert PromptTemplate.load(tmp_path) == template
+
+
+def test_loss_is_on_answer_tokens_only(tiny_tokenizer):
+    template = PromptTemplate()
+    encoded = qa_examples([PAIR, PAIR_ZH], tiny_tokenizer, template, 256, 64, 1)
+    assert encoded.dropped == 0
+    for pair, example in zip([PAIR, PAIR_ZH], encoded.examples, strict=True):
+        prompt = encode_prompt(tiny_tokenizer, template, pair.question, pair.description, pair.language, 64)
+        answer = tiny_tokenizer(pair.answer, add_special_tokens=False)["input_ids"] + [tiny_tokenizer.eos_token_id]
+        assert example["input_ids"] == prompt + answer
+        assert example["labels"] == [IGNORE_INDEX] * len(prompt) + answer
+
+
+def test_truncation_cuts_description_then_answer_then_drops(tiny_tokenizer):
+    template = PromptTemplate()
+    long_description = "I lie awake and worry about work. " * 40
+    long = QAPair("q3", "Why?", long_description, "Sleep is hard when you worry. " * 40, "en", "test")
+    prompt, answer = qa_example(long, tiny_tokenizer, template, block_size=200, max_description_tokens=16)
+    text = tiny_tokenizer.decode(prompt)
+    kept_description = text.split("Details: ", 1)[1].split("\n", 1)[0]
+    assert long_description.startswith(kept_description) and len(kept_description) < len(long_description) / 10
+    assert len(tiny_tokenizer(kept_description, add_special_tokens=False)["input_ids"]) <= 16
+    assert "Question: Why?" in text  # the question is never cut
+    assert len(prompt) + len(answer) == 200  # the answer lost its end to fit the block
+    assert answer[-1] != tiny_tokenizer.eos_token_id
+    dropped = qa_examples([long], tiny_tokenizer, template, 200, 16, min_answer_tokens=500)
+    assert dropped.examples == [] and dropped.dropped == 1
+
+
+def test_generation_reads_exactly_the_finetuning_prompt(tiny_model, tiny_tokenizer):
+    template = PromptTemplate()
+    seen: list[torch.Tensor] = []
+    hook = tiny_model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["input_ids"].clone()), with_kwargs=True
+    )
+    settings = GenerationConfig(max_new_tokens=2, do_sample=False, temperature=1.0, top_p=1.0,
+                                repetition_penalty=1.0, batch_size=2)  # fmt: skip
+    answers = generate_answers(
+        tiny_model, tiny_tokenizer, template, [Question(PAIR.question, PAIR.description, "en"),
+                                               Question(PAIR_ZH.question, PAIR_ZH.description, "zh")], settings, 64,
+    )  # fmt: skip
+    hook.remove()
+    assert len(answers) == 2
+    first_call = seen[0]
+    for row, pair in enumerate([PAIR, PAIR_ZH]):
+        trained_prompt = qa_examples([pair], tiny_tokenizer, template, 256, 64, 1).examples[0]
+        prompt_length = trained_prompt["labels"].count(IGNORE_INDEX)
+        fed = [t for t in first_call[row].tolist()]
+        assert fed[len(fed) - prompt_length :] == trained_prompt["input_ids"][:prompt_length]
+        assert all(t == tiny_tokenizer.pad_token_id for t in fed[: len(fed) - prompt_length])
+
+
+def test_chunked_loss_equals_the_full_logits_loss(tiny_model, tiny_tokenizer):
+    example = qa_examples([PAIR, PAIR_ZH], tiny_tokenizer, PromptTemplate(), 256, 64, 1).examples[1]
+    ids, labels = torch.tensor([example["input_ids"]]), torch.tensor([example["labels"]])
+    reference = tiny_model(input_ids=ids, labels=labels).loss
+    nll, tokens = CausalLMLoss(tiny_model, chunk_size=5)(ids, labels)
+    assert int(tokens) == sum(1 for label in example["labels"][1:] if label != IGNORE_INDEX)
+    assert torch.allclose(nll / tokens, reference, atol=1e-5)
+    nll.backward()  # the checkpointed chunks still give gradients
+    assert tiny_model.get_input_embeddings().weight.grad is not None

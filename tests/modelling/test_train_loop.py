@@ -1,0 +1,138 @@
+"""The training loop: schedule, resume after a kill, a NaN stop, and the multi-process path."""
+
+import itertools
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from components.config import AdapterConfig
+from components.errors import PsyllmError
+from components.modelling.adapters import apply_adapter, trainable_parameters
+from components.modelling.base_model import build_tiny
+from components.modelling.train_loop import LATEST, example_indices, learning_rate_at, train
+from tests.conftest import PROJECT_ROOT
+from tests.modelling.conftest import ARCHITECTURE, corpus_examples, training_config
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL inside one process: the run stops between two forward passes."""
+
+
+def fail_at_forward(model, call: int, fault):
+    """Inject `fault` on the decoder's `call`-th forward pass (1-based)."""
+    calls = {"count": 0}
+
+    def hook(module, args, output):
+        calls["count"] += 1
+        if calls["count"] == call:
+            return fault(output)
+        return output
+
+    return model.get_decoder().register_forward_hook(hook)
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in trainable_parameters(model).items()}
+
+
+def test_schedule_warms_up_then_decays_to_the_floor():
+    config = training_config(max_steps=10, warmup_steps=2, learning_rate=1.0, min_learning_rate=0.1)
+    rates = [learning_rate_at(step, config) for step in range(10)]
+    assert rates[:2] == [0.5, 1.0]
+    assert all(a >= b for a, b in itertools.pairwise(rates[1:]))
+    assert rates[-1] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * 7 / 8)).item()))
+
+
+def test_batches_cover_each_epoch_once_and_split_across_ranks():
+    config = training_config(micro_batch_size=2, gradient_accumulation=2)
+    one_epoch = [i for step in range(3) for micro in range(2) for i in example_indices(step, micro, 0, 1, config, 12)]
+    assert sorted(one_epoch) == list(range(12))
+    two_ranks = [example_indices(0, 0, rank, 2, config, 12) for rank in (0, 1)]
+    single = [example_indices(0, micro, 0, 1, training_config(micro_batch_size=2, gradient_accumulation=4), 12)
+              for micro in (0, 1)]  # fmt: skip
+    assert two_ranks == single
+
+
+def test_a_killed_run_resumes_to_the_same_state(tiny_tokenizer, tmp_path):
+    config = training_config(max_steps=6, checkpoint_every=2)
+    examples = corpus_examples(tiny_tokenizer)
+    pad = tiny_tokenizer.pad_token_id
+
+    straight = build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0)
+    train(straight, examples, config, pad, tmp_path / "straight", "same")
+
+    interrupted = build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0)
+    hook = fail_at_forward(interrupted, call=2 * 5 + 1, fault=lambda output: (_ for _ in ()).throw(Killed()))
+    with pytest.raises(Killed):  # dies during step 6, after the step-4 checkpoint
+        train(interrupted, examples, config, pad, tmp_path / "resumed", "same")
+    hook.remove()
+    assert json.loads((tmp_path / "resumed" / LATEST / "state.json").read_text())["step"] == 4
+
+    fresh = build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0)
+    result = train(fresh, examples, config, pad, tmp_path / "resumed", "same")
+    assert result.resumed_from == 4 and result.steps == 6
+    for name, value in weights(straight).items():
+        assert torch.allclose(value, weights(fresh)[name], atol=1e-6), name
+
+
+def test_checkpoints_of_other_settings_are_not_resumed(tiny_tokenizer, tmp_path):
+    examples = corpus_examples(tiny_tokenizer)
+    model = build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0)
+    train(model, examples, training_config(max_steps=2), tiny_tokenizer.pad_token_id, tmp_path, "first")
+    again = build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0)
+    result = train(again, examples, training_config(max_steps=2), tiny_tokenizer.pad_token_id, tmp_path, "second")
+    assert result.resumed_from == 0
+
+
+def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_tokenizer, tmp_path):
+    config = training_config(max_steps=6, checkpoint_every=2)
+    model = build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0)
+    nan_step = 5
+    fail_at_forward(model, call=2 * (nan_step - 1) + 1, fault=lambda output: type(output)(
+        last_hidden_state=output.last_hidden_state * float("nan")))  # fmt: skip
+    with pytest.raises(PsyllmError, match=rf"loss became nan at step {nan_step}.*checkpoint \(step 4\)"):
+        train(model, corpus_examples(tiny_tokenizer), config, tiny_tokenizer.pad_token_id, tmp_path, "nan")
+    saved = load_file(tmp_path / LATEST / "trainable.safetensors")
+    state = json.loads((tmp_path / LATEST / "state.json").read_text())
+    assert state["step"] == 4 and all(torch.isfinite(value).all() for value in saved.values())
+    for name, value in weights(model).items():  # the NaN step changed nothing after the checkpoint
+        assert torch.allclose(value, saved[name]) and torch.isfinite(value).all(), name
+
+
+def test_lora_trains_only_adapters_and_rejects_unknown_targets(tiny_model, tiny_tokenizer):
+    lora = AdapterConfig(method="lora", rank=4, alpha=8, dropout=0.0, targets=["q_proj", "v_proj"],
+                         freeze_embeddings=True)  # fmt: skip
+    adapted = apply_adapter(tiny_model, lora, "finetune.training.adapter")
+    assert trainable_parameters(adapted) and all("lora_" in name for name in trainable_parameters(adapted))
+    bad = lora.model_copy(update={"targets": ["q_proj", "attention"]})
+    with pytest.raises(PsyllmError, match=r"finetune\.training\.adapter\.targets: \['attention'\].*allowed: .*q_proj"):
+        apply_adapter(build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0), bad, "finetune.training.adapter")
+
+
+def test_full_training_can_freeze_the_embeddings(tiny_model):
+    frozen = AdapterConfig(method="full", rank=4, alpha=8, dropout=0.0, targets=[], freeze_embeddings=True)
+    names = trainable_parameters(apply_adapter(tiny_model, frozen, "pretrain.training.adapter"))
+    assert names and not any("embed_tokens" in name or "lm_head" in name for name in names)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one_process(tmp_path):
+    """`torchrun --nproc_per_node=2` (gloo) trains to the same weights as one process reading the same batches."""
+    script = PROJECT_ROOT / "tests/modelling/distributed_run.py"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    two = subprocess.run([*torchrun, str(script), str(tmp_path / "two"), "1"], capture_output=True, text=True,
+                         timeout=300, cwd=PROJECT_ROOT)  # fmt: skip
+    assert two.returncode == 0, two.stdout + two.stderr
+    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one"), "2"], capture_output=True, text=True,
+                         timeout=300, cwd=PROJECT_ROOT)  # fmt: skip
+    assert one.returncode == 0, one.stdout + one.stderr
+    two_weights = load_file(tmp_path / "two" / LATEST / "trainable.safetensors")
+    one_weights = load_file(tmp_path / "one" / LATEST / "trainable.safetensors")
+    assert two_weights.keys() == one_weights.keys()
+    for name in one_weights:
+        assert torch.allclose(two_weights[name], one_weights[name], atol=1e-5), name
+    assert not (tmp_path / "two" / f"{LATEST}.partial").exists()
