@@ -1,5 +1,8 @@
 """`psyllm`: one verb per pipeline step, plus `run` for the whole graph.
 
+Each verb imports its own step, so a stage (and `psyllm screen`) pays only for the libraries
+it uses: importing every step up front costs over ten seconds per DVC stage.
+
 Each step verb reads the active profile from params.yaml and calls its component; DVC's
 stages run exactly these verbs. User errors print one clear line and exit 2; nothing a
 user does should ever show a traceback (set PSYLLM_DEBUG=1 to see one).
@@ -8,27 +11,15 @@ user does should ever show a traceback (set PSYLLM_DEBUG=1 to see one).
 import logging
 import os
 import sys
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-import datasets
-import transformers
 import typer
-from dvc.cli import main as dvc_main
 
-from components import crawl as crawl_step
-from components import prepare as prepare_step
-from components import tracking
 from components.config import PROFILE_NAMES, load_params, set_profile
 from components.errors import PsyllmError
-from components.modelling import evaluate as evaluate_step
-from components.modelling import finetune as finetune_step
-from components.modelling import pretrain as pretrain_step
-from components.modelling.prompt import PromptTemplate
-from components.screening import Screener, crisis_reply
-from components.screening import evaluate as evaluate_screener_step
-from components.screening import train as train_screener_step
 
 app = typer.Typer(
     name="psyllm",
@@ -55,6 +46,8 @@ def crawl(
     profiles serve data/sample_site on loopback and crawl it over HTTP. A killed crawl
     rerun with the same output folder resumes without refetching stored pages.
     """
+    from components import crawl as crawl_step
+
     params = load_params()
     config = params.active().crawl
     if seed:
@@ -75,6 +68,9 @@ def crawl(
 @app.command()
 def prepare() -> None:
     """Clean, language-tag, deduplicate and PII-scrub the corpus; split the Q&A without leaks."""
+    from components import crawl as crawl_step
+    from components import prepare as prepare_step
+
     params = load_params()
     result = prepare_step.run(
         params.active().prepare, params.paths.crawl / crawl_step.PAGES_FILE, params.paths.prepared
@@ -87,6 +83,10 @@ def prepare() -> None:
 @app.command()
 def pretrain() -> None:
     """Continue the base model's causal-LM pretraining on the prepared corpus (resumes if killed)."""
+    from components import prepare as prepare_step
+    from components import tracking
+    from components.modelling import pretrain as pretrain_step
+
     params = load_params()
     profile, paths = params.active(), params.paths
     settings = {"model": profile.model.model_dump(mode="json"), "pretrain": profile.pretrain.model_dump(mode="json")}
@@ -113,6 +113,11 @@ def pretrain() -> None:
 @app.command()
 def finetune() -> None:
     """Fine-tune on the Q&A train split (answer tokens only), from each start in finetune.starts."""
+    from components import prepare as prepare_step
+    from components import tracking
+    from components.modelling import finetune as finetune_step
+    from components.modelling.prompt import PromptTemplate
+
     params = load_params()
     profile, paths = params.active(), params.paths
     settings = {"model": profile.model.model_dump(mode="json"), "finetune": profile.finetune.model_dump(mode="json")}
@@ -150,6 +155,10 @@ def finetune() -> None:
 @app.command()
 def evaluate() -> None:
     """Score base and fine-tuned models side by side: perplexity, bits/char, ROUGE-L, Distinct-1/2."""
+    from components import prepare as prepare_step
+    from components import tracking
+    from components.modelling import evaluate as evaluate_step
+
     params = load_params()
     profile, paths = params.active(), params.paths
     settings = {"evaluate": profile.evaluate.model_dump(mode="json")}
@@ -178,6 +187,9 @@ def evaluate() -> None:
 @app.command("train-screener")
 def train_screener() -> None:
     """Train the urgent-case screener's per-language heads on the frozen train split."""
+    from components import tracking
+    from components.screening import train as train_screener_step
+
     params = load_params()
     config = params.screening
     with tracking.step_run("train-screener", {"screening": config.model_dump(mode="json")}) as run:
@@ -195,6 +207,10 @@ def train_screener() -> None:
 @app.command("evaluate-screener")
 def evaluate_screener() -> None:
     """Measure the screener on the frozen test split (and hand-labelled CounselChat questions)."""
+    from components import tracking
+    from components.screening import Screener
+    from components.screening import evaluate as evaluate_screener_step
+
     params = load_params()
     config = params.screening
     with tracking.step_run("evaluate-screener", {"screening": config.model_dump(mode="json")}) as run:
@@ -217,6 +233,8 @@ def screen(
     language: Annotated[str, typer.Option(help="Reply language: en or zh.")] = "en",
 ) -> None:
     """Screen one message and print the verdict, and the crisis reply if it is urgent or elevated."""
+    from components.screening import Screener, crisis_reply
+
     params = load_params()
     verdict = Screener.load(params.paths.screener).screen(message)
     typer.echo(f"level: {verdict.level}; categories: {', '.join(verdict.categories) or '-'}")
@@ -235,6 +253,11 @@ def run(
     ] = None,
 ) -> None:
     """Run the whole pipeline: `dvc repro` over dvc.yaml, skipping whatever is up to date."""
+    from dvc.cli import main as dvc_main
+
+    from components import prepare as prepare_step
+    from components.screening import evaluate as evaluate_screener_step
+
     if profile is not None:
         set_profile(profile)
     params = load_params()
@@ -261,9 +284,10 @@ def run(
 def main() -> None:
     """Console entry point: runs the app and turns errors into one readable line."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # Step summaries say what happened; per-shard and per-batch progress bars only add noise to logs.
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
+    # Step summaries say what happened; per-shard and per-batch progress bars (tqdm, which every
+    # library here uses) and library deprecation notices only add noise to a pipeline's log.
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
     for noisy in ("httpx", "httpcore", "trafilatura", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

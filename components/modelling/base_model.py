@@ -128,8 +128,10 @@ def _gguf_cached(fetch: Callable[[Path], object], key: str, cache_dir: Path) -> 
 def _forget_quantisation(model: PreTrainedModel) -> None:
     """A GGUF-loaded model is dequantised fp32 already, but keeps the quantizer that refuses saving."""
     model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
+    for attribute in ("is_quantized", "quantization_method"):
+        if attribute in vars(model):
+            delattr(model, attribute)
+    if hasattr(model.config, "quantization_config"):  # else GgufConfig is written into config.json
         del model.config.quantization_config
 
 

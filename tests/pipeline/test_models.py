@@ -1,0 +1,81 @@
+"""Model behaviour after the smoke run: the three evaluation rows, artefacts and their MLflow lineage."""
+
+import json
+import math
+
+import mlflow
+import pytest
+
+from components.modelling.prompt import PromptTemplate
+from tests.pipeline.project import BIN, run
+
+ROWS = ("base", "finetuned_base", "finetuned_pretrained")
+METRICS = ("perplexity", "bits_per_character", "rouge_l", "distinct_1", "distinct_2", "mean_answer_length")
+
+
+@pytest.fixture(scope="module")
+def evaluation(smoke_project):
+    return json.loads((smoke_project / "data/eval/models/metrics.json").read_text())
+
+
+def test_evaluation_has_every_row_per_language_and_overall(evaluation, smoke_project):
+    assert tuple(evaluation["rows"]) == ROWS
+    for row in ROWS:
+        assert set(evaluation["rows"][row]) == {"en", "zh", "overall"}
+        for scope in evaluation["rows"][row].values():
+            assert all(math.isfinite(scope[name]) for name in METRICS)
+            assert 0 <= scope["rouge_l"] <= 1 and 0 <= scope["distinct_2"] <= 1
+    assert evaluation["references"]["zh"]["distinct_1"] > 0
+    report = (smoke_project / "data/eval/models/report.md").read_text()
+    assert "domain pretrain + fine-tune" in report and "## Samples" in report and "reference answers" in report
+
+
+def test_fine_tuning_lowers_test_perplexity_below_the_base_model(evaluation):
+    rows = evaluation["rows"]
+    base = rows["base"]["overall"]["perplexity"]
+    assert rows["finetuned_base"]["overall"]["perplexity"] < base
+    assert rows["finetuned_pretrained"]["overall"]["perplexity"] < base
+
+
+def test_each_artefact_holds_model_tokenizer_and_the_prompt_template(smoke_project):
+    for start in ("pretrained", "base"):
+        folder = smoke_project / "data/models/finetuned" / start
+        assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+        assert PromptTemplate.load(folder) == PromptTemplate()
+        record = json.loads((folder / "training.json").read_text())
+        assert record["steps"] >= 1 and record["best_validation_loss"] is not None
+
+
+def test_training_steps_log_curves_and_the_fine_tuned_model(smoke_project):
+    mlflow.set_tracking_uri(f"sqlite:///{(smoke_project / 'mlruns/mlflow.db').resolve()}")
+    runs = mlflow.search_runs(experiment_names=["psyllm"])
+    assert {"pretrain", "finetune", "evaluate"} <= set(runs["tags.psyllm.step"])
+    pretrain_id = runs[runs["tags.psyllm.step"] == "pretrain"].iloc[0]["run_id"]
+    curve = mlflow.MlflowClient().get_metric_history(pretrain_id, "loss")
+    assert len(curve) == max(point.step for point in curve) >= 2
+    finetune_id = runs[runs["tags.psyllm.step"] == "finetune"].iloc[0]["run_id"]
+    models = mlflow.search_logged_models(filter_string=f"source_run_id = '{finetune_id}'", output_format="list")
+    logged = {model.name: model for model in models}
+    assert {"finetuned_pretrained", "finetuned_base"} <= set(logged)
+    info = mlflow.models.get_model_info(logged["finetuned_pretrained"].model_uri)
+    assert info.metadata["prompt_template"]["version"] == PromptTemplate().version
+    components = mlflow.transformers.load_model(logged["finetuned_pretrained"].model_uri, return_type="components")
+    assert components["model"].config.hidden_size == 64
+
+
+def test_bad_model_params_name_the_field_without_a_traceback(smoke_project, tmp_path):
+    import shutil
+
+    from ruamel.yaml import YAML
+
+    project = tmp_path / "project"
+    shutil.copytree(smoke_project, project, ignore=shutil.ignore_patterns("mlruns", ".state", ".cache"))
+    yaml = YAML()
+    params = yaml.load((project / "params.yaml").read_text())
+    params["smoke"]["model"]["base"] = "no-such-model"
+    with (project / "params.yaml").open("w") as handle:
+        yaml.dump(params, handle)
+    completed = run(project, str(BIN / "psyllm"), "pretrain")
+    assert completed.returncode == 2
+    assert "model.base: 'no-such-model' is not known; expected 'tiny'" in completed.stderr
+    assert "Traceback" not in completed.stderr + completed.stdout
