@@ -71,8 +71,12 @@ class StepRun:
         }
         mlflow.log_metrics(numbers)
 
-    def log_artifacts(self, folder: Path, artifact_path: str) -> None:
-        mlflow.log_artifacts(str(folder), artifact_path)
+    def log_artifacts(self, path: Path, artifact_path: str) -> None:
+        """A folder's files, or one file, under `artifact_path`."""
+        if path.is_file():
+            mlflow.log_artifact(str(path), artifact_path)
+        else:
+            mlflow.log_artifacts(str(path), artifact_path)
 
     def log_history(self, history: list[dict[str, float]]) -> None:
         """A training curve: each record's values at its `step`."""
@@ -151,9 +155,31 @@ class ScreenerModel(PythonModel):
         )
 
 
+class UnrecordedRun(StepRun):
+    """What ranks other than 0 of a multi-process step get: rank 0 alone records the step."""
+
+    def log_metrics(self, metrics: Mapping[str, Any]) -> None:
+        pass
+
+    def log_artifacts(self, path: Path, artifact_path: str) -> None:
+        pass
+
+    def log_history(self, history: list[dict[str, float]]) -> None:
+        pass
+
+    def log_language_model(self, folder: Path, name: str, metadata: Mapping[str, Any]) -> str:
+        return ""
+
+
 @contextmanager
 def step_run(step: str, params: Mapping[str, Any]) -> Iterator[StepRun]:
-    """Open the step's run (nested under $PSYLLM_PARENT_RUN_ID if set) and log its params."""
+    """Open the step's run (nested under $PSYLLM_PARENT_RUN_ID if set) and log its params.
+
+    Under torchrun or accelerate (RANK set), only rank 0 opens a run.
+    """
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield UnrecordedRun("")
+        return
     # Decided before set_tracking_uri, which itself sets $MLFLOW_TRACKING_URI.
     local = TRACKING_URI_ENV not in os.environ
     if local:

@@ -102,6 +102,7 @@ def pretrain() -> None:
         )
         run.log_history(result.training.history)
         run.log_metrics({"blocks": result.examples, "steps": result.training.steps})
+        run.log_artifacts(result.folder / pretrain_step.TRAINING_FILE, "pretrained")
     final_loss = result.training.history[-1]["loss"] if result.training.history else float("nan")
     resumed = f", resumed from step {result.training.resumed_from}" if result.training.resumed_from else ""
     typer.echo(
@@ -144,6 +145,7 @@ def finetune() -> None:
             )
             template = asdict(PromptTemplate.load(result.folder))
             run.log_language_model(result.folder, f"finetuned_{start}", {"prompt_template": template})
+            run.log_artifacts(result.folder / finetune_step.TRAINING_FILE, f"finetuned_{start}")
     for start, result in results.items():
         early = ", stopped early" if result.training.stopped_early else ""
         typer.echo(

@@ -54,8 +54,8 @@ def test_training_steps_log_curves_and_the_fine_tuned_model(smoke_project):
     curve = mlflow.MlflowClient().get_metric_history(pretrain_id, "loss")
     assert len(curve) == max(point.step for point in curve) >= 2
     finetune_id = runs[runs["tags.psyllm.step"] == "finetune"].iloc[0]["run_id"]
-    models = mlflow.search_logged_models(filter_string=f"source_run_id = '{finetune_id}'", output_format="list")
-    logged = {model.name: model for model in models}
+    models = mlflow.search_logged_models(experiment_ids=list(set(runs["experiment_id"])), output_format="list")
+    logged = {model.name: model for model in models if model.source_run_id == finetune_id}
     assert {"finetuned_pretrained", "finetuned_base"} <= set(logged)
     info = mlflow.models.get_model_info(logged["finetuned_pretrained"].model_uri)
     assert info.metadata["prompt_template"]["version"] == PromptTemplate().version
