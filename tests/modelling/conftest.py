@@ -16,12 +16,22 @@ ARCHITECTURE = TinyArchitecture(
 
 def training_config(**changes: object) -> TrainingConfig:
     fields = {
-        "block_size": 64, "micro_batch_size": 2, "gradient_accumulation": 2, "max_steps": 6,
-        "learning_rate": 3e-3, "min_learning_rate": 3e-4, "warmup_steps": 2, "weight_decay": 0.01,
-        "max_grad_norm": 1.0, "loss_chunk_size": 32, "checkpoint_every": 2, "seed": 0,
-        "adapter": AdapterConfig(method="full", rank=4, alpha=8, dropout=0.0, targets=["q_proj"],
-                                 freeze_embeddings=False),
-    }  # fmt: skip
+        "block_size": 64,
+        "micro_batch_size": 2,
+        "gradient_accumulation": 2,
+        "max_steps": 6,
+        "learning_rate": 3e-3,
+        "min_learning_rate": 3e-4,
+        "warmup_steps": 2,
+        "weight_decay": 0.01,
+        "max_grad_norm": 1.0,
+        "loss_chunk_size": 32,
+        "checkpoint_every": 2,
+        "seed": 0,
+        "adapter": AdapterConfig(
+            method="full", rank=4, alpha=8, dropout=0.0, targets=["q_proj"], freeze_embeddings=False
+        ),
+    }
     return TrainingConfig(**{**fields, **changes})
 
 

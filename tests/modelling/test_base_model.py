@@ -15,10 +15,19 @@ from tests.modelling.gguf_writer import gemma3_tokens, write_gemma3_gguf
 def test_a_gguf_file_loads_converts_once_and_matches_the_original(tmp_path):
     tokens = gemma3_tokens()
     torch.manual_seed(0)
-    original = Gemma3ForCausalLM(Gemma3TextConfig(
-        vocab_size=len(tokens), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=32, max_position_embeddings=256, sliding_window=64,
-    )).eval()  # fmt: skip
+    original = Gemma3ForCausalLM(
+        Gemma3TextConfig(
+            vocab_size=len(tokens),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=32,
+            max_position_embeddings=256,
+            sliding_window=64,
+        )
+    ).eval()
     gguf_path = tmp_path / "tiny-gemma3.gguf"
     write_gemma3_gguf(original, gguf_path)
     cache = tmp_path / "cache"

@@ -9,8 +9,9 @@ from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
 from components.modelling.prompt import PromptTemplate, encode_prompt
 from components.qa_data import QAPair
 
-PAIR = QAPair("q1", "How do I stop worrying at night?", "I lie awake for hours.", "Try a wind-down routine.",
-              "en", "test")  # fmt: skip
+PAIR = QAPair(
+    "q1", "How do I stop worrying at night?", "I lie awake for hours.", "Try a wind-down routine.", "en", "test"
+)
 PAIR_ZH = QAPair("q2", "最近总是失眠怎么办？", "工作压力很大。", "可以试试规律作息。", "zh", "test")
 
 
@@ -57,12 +58,17 @@ def test_generation_reads_exactly_the_finetuning_prompt(tiny_model, tiny_tokeniz
     hook = tiny_model.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append(kwargs["input_ids"].clone()), with_kwargs=True
     )
-    settings = GenerationConfig(max_new_tokens=2, do_sample=False, temperature=1.0, top_p=1.0,
-                                repetition_penalty=1.0, batch_size=2)  # fmt: skip
+    settings = GenerationConfig(
+        max_new_tokens=2, do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.0, batch_size=2
+    )
     answers = generate_answers(
-        tiny_model, tiny_tokenizer, template, [Question(PAIR.question, PAIR.description, "en"),
-                                               Question(PAIR_ZH.question, PAIR_ZH.description, "zh")], settings, 64,
-    )  # fmt: skip
+        tiny_model,
+        tiny_tokenizer,
+        template,
+        [Question(PAIR.question, PAIR.description, "en"), Question(PAIR_ZH.question, PAIR_ZH.description, "zh")],
+        settings,
+        64,
+    )
     hook.remove()
     assert len(answers) == 2
     first_call = seen[0]

@@ -52,8 +52,10 @@ def test_batches_cover_each_epoch_once_and_split_across_ranks():
     one_epoch = [i for step in range(3) for micro in range(2) for i in example_indices(step, micro, 0, 1, config, 12)]
     assert sorted(one_epoch) == list(range(12))
     two_ranks = [example_indices(0, 0, rank, 2, config, 12) for rank in (0, 1)]
-    single = [example_indices(0, micro, 0, 1, training_config(micro_batch_size=2, gradient_accumulation=4), 12)
-              for micro in (0, 1)]  # fmt: skip
+    single = [
+        example_indices(0, micro, 0, 1, training_config(micro_batch_size=2, gradient_accumulation=4), 12)
+        for micro in (0, 1)
+    ]
     assert two_ranks == single
 
 
@@ -92,8 +94,11 @@ def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_tokenizer, tmp
     config = training_config(max_steps=6, checkpoint_every=2)
     model = build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0)
     nan_step = 5
-    fail_at_forward(model, call=2 * (nan_step - 1) + 1, fault=lambda output: type(output)(
-        last_hidden_state=output.last_hidden_state * float("nan")))  # fmt: skip
+    fail_at_forward(
+        model,
+        call=2 * (nan_step - 1) + 1,
+        fault=lambda output: type(output)(last_hidden_state=output.last_hidden_state * float("nan")),
+    )
     with pytest.raises(PsyllmError, match=rf"loss became nan at step {nan_step}.*checkpoint \(step 4\)"):
         train(model, corpus_examples(tiny_tokenizer), config, tiny_tokenizer.pad_token_id, tmp_path, "nan")
     saved = load_file(tmp_path / LATEST / "trainable.safetensors")
@@ -104,8 +109,9 @@ def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_tokenizer, tmp
 
 
 def test_lora_trains_only_adapters_and_rejects_unknown_targets(tiny_model, tiny_tokenizer):
-    lora = AdapterConfig(method="lora", rank=4, alpha=8, dropout=0.0, targets=["q_proj", "v_proj"],
-                         freeze_embeddings=True)  # fmt: skip
+    lora = AdapterConfig(
+        method="lora", rank=4, alpha=8, dropout=0.0, targets=["q_proj", "v_proj"], freeze_embeddings=True
+    )
     adapted = apply_adapter(tiny_model, lora, "finetune.training.adapter")
     assert trainable_parameters(adapted) and all("lora_" in name for name in trainable_parameters(adapted))
     bad = lora.model_copy(update={"targets": ["q_proj", "attention"]})
@@ -124,11 +130,21 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     """`torchrun --nproc_per_node=2` (gloo) trains to the same weights as one process reading the same batches."""
     script = PROJECT_ROOT / "tests/modelling/distributed_run.py"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    two = subprocess.run([*torchrun, str(script), str(tmp_path / "two"), "1"], capture_output=True, text=True,
-                         timeout=300, cwd=PROJECT_ROOT)  # fmt: skip
+    two = subprocess.run(
+        [*torchrun, str(script), str(tmp_path / "two"), "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT_ROOT,
+    )
     assert two.returncode == 0, two.stdout + two.stderr
-    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one"), "2"], capture_output=True, text=True,
-                         timeout=300, cwd=PROJECT_ROOT)  # fmt: skip
+    one = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "one"), "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT_ROOT,
+    )
     assert one.returncode == 0, one.stdout + one.stderr
     two_weights = load_file(tmp_path / "two" / LATEST / "trainable.safetensors")
     one_weights = load_file(tmp_path / "one" / LATEST / "trainable.safetensors")
