@@ -83,8 +83,9 @@ def answer_nll(
         )
         if not answer:
             continue
-        ids = torch.tensor([prompt + answer])
-        labels = torch.tensor([[IGNORE_INDEX] * len(prompt) + answer])
+        device = next(model.parameters()).device
+        ids = torch.tensor([prompt + answer], device=device)
+        labels = torch.tensor([[IGNORE_INDEX] * len(prompt) + answer], device=device)
         nll, tokens = loss(ids, labels)
         scored_text = tokenizer.decode(answer, skip_special_tokens=True)
         totals[pair.language].add(float(nll), int(tokens), len(scored_text))
@@ -113,7 +114,7 @@ def score_row(
 ) -> tuple[dict[str, dict[str, float]], list[str]]:
     """One model's metrics (per language and overall) and its generated answers, in question order."""
     model, tokenizer = load_model(source)
-    model.eval()
+    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
     pairs = [pair for answers in questions.values() for pair in answers]
     nll_by_language = answer_nll(model, tokenizer, template, pairs, finetune)
     asked = [
