@@ -258,6 +258,7 @@ def run(
     from dvc.cli import main as dvc_main
 
     from components import prepare as prepare_step
+    from components.modelling import evaluate as evaluate_step
     from components.screening import evaluate as evaluate_screener_step
 
     if profile is not None:
@@ -278,8 +279,9 @@ def run(
         script = script.relative_to(Path.cwd())
     typer.echo(
         f"run: done. Pages in {paths.crawl}/, corpus and Q&A splits in {paths.prepared}/ "
-        f"(stats: {paths.prepared / prepare_step.STATS_FILE}); screener in {paths.screener}/, its evaluation in "
-        f'{paths.screener_eval / evaluate_screener_step.REPORT_FILE}. Try: {script} screen "I can\'t go on".'
+        f"(stats: {paths.prepared / prepare_step.STATS_FILE}); models in {paths.pretrained}/ and {paths.finetuned}/, "
+        f"compared in {paths.model_eval / evaluate_step.REPORT_FILE}; screener in {paths.screener}/, its evaluation "
+        f'in {paths.screener_eval / evaluate_screener_step.REPORT_FILE}. Try: {script} screen "I can\'t go on".'
     )
 
 
