@@ -267,12 +267,23 @@ class Profile(StrictModel):
         return self
 
 
+class PromotionPolicy(StrictModel):
+    """When a challenger may replace the champion (see components/promotion.py)."""
+
+    min_perplexity_gain: Annotated[float, Field(ge=0, lt=1)]
+    max_rouge_l_drop: Annotated[float, Field(ge=0, le=1)]
+    min_rouge_l: Annotated[float, Field(ge=0, le=1)]
+    screening_min_recall: Annotated[float, Field(ge=0, le=1)]
+    screening_min_precision: Annotated[float, Field(ge=0, le=1)]
+
+
 class Params(StrictModel):
     """The whole of params.yaml."""
 
     profile: ProfileName
     paths: Paths
     screening: ScreeningConfig
+    promotion: PromotionPolicy
     smoke: Profile
     default: Profile
     paper: Profile
