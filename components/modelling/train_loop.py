@@ -156,15 +156,18 @@ def _global_sum(value: torch.Tensor, where: Placement) -> torch.Tensor:
 
 @torch.no_grad()
 def mean_loss(model: nn.Module, examples: Sequence[Example], config: TrainingConfig, pad_id: int) -> float:
-    """Token-weighted mean NLL over `examples` (validation loss)."""
+    """Token-weighted mean NLL over `examples` (validation loss), with dropout off."""
     where = placement()
     loss_module = CausalLMLoss(model, config.loss_chunk_size)
+    was_training = model.training
+    model.eval()
     totals = torch.zeros(2, dtype=torch.float64)
     for start in range(0, len(examples), config.micro_batch_size):
         batch = collate(examples[start : start + config.micro_batch_size], pad_id, where.device)
         with autocast(where.device):
             nll, tokens = loss_module(**batch)
         totals += torch.tensor([float(nll), float(tokens)], dtype=torch.float64)
+    model.train(was_training)
     return float(totals[0] / totals[1])
 
 
@@ -196,6 +199,8 @@ def train(
         betas=(0.9, 0.95),
     )
     state = _load_checkpoint(checkpoints, model, optimizer, fingerprint)
+    best_file = checkpoints / BEST
+    best_weights = load_file(best_file) if state is not None and best_file.is_file() else None
     if state is None:  # nothing to resume, or another run's checkpoints: start afresh
         if where.writes:
             shutil.rmtree(checkpoints, ignore_errors=True)
@@ -207,8 +212,6 @@ def train(
             "history": [],
         }
     resumed_from = last_saved = state["step"]
-    best_file = checkpoints / BEST
-    best_weights = load_file(best_file) if best_file.is_file() else None
     loss_module = CausalLMLoss(model, config.loss_chunk_size)
     if where.world > 1:
         loss_module = DistributedDataParallel(loss_module)
