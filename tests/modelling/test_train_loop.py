@@ -4,6 +4,7 @@ import itertools
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -125,13 +126,31 @@ def test_full_training_can_freeze_the_embeddings(tiny_model):
     assert names and not any("embed_tokens" in name or "lm_head" in name for name in names)
 
 
+LAUNCHERS = {
+    "torchrun": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"],
+    "accelerate": [
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--multi_gpu",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ],
+}
+
+
 @pytest.mark.slow
-def test_torchrun_two_processes_match_one_process(tmp_path):
-    """`torchrun --nproc_per_node=2` (gloo) trains to the same weights as one process reading the same batches."""
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_two_launched_processes_match_one_process(launcher, tmp_path):
+    """Two gloo processes under torchrun or accelerate launch match one process reading the same batches."""
     script = PROJECT_ROOT / "tests/modelling/distributed_run.py"
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     two = subprocess.run(
-        [*torchrun, str(script), str(tmp_path / "two"), "1"],
+        [*LAUNCHERS[launcher], str(script), str(tmp_path / "two"), "1"],
         capture_output=True,
         text=True,
         timeout=300,
