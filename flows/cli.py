@@ -95,7 +95,7 @@ def pretrain() -> None:
             profile.model,
             profile.pretrain,
             paths.prepared / prepare_step.CORPUS_FILE,
-            paths.prepared / prepare_step.QA_DIR / "train.jsonl",
+            paths.prepared / prepare_step.QA_DIR,
             paths.cache,
             paths.checkpoints,
             paths.pretrained,

@@ -72,6 +72,12 @@ def resolve_base(config: ModelConfig, cache_dir: Path, tokenizer_texts: list[Pat
     raise PsyllmError(f"model.base: {base!r} is not known; expected {allowed_bases()}")
 
 
+def step_base(config: ModelConfig, cache: Path, corpus: Path, qa_dir: Path) -> str:
+    """The base model as every step resolves it: one cache folder and one tokenizer corpus (the
+    prepared corpus and the Q&A train split), so pretrain, finetune and evaluate share one tiny model."""
+    return resolve_base(config, cache / "models", [corpus, qa_dir / "train.jsonl"])
+
+
 def load_model(source: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Model (fp32, SDPA attention) and tokenizer from a folder or hub id, with a pad token set."""
     try:

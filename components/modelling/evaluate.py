@@ -25,7 +25,7 @@ from components.config import EvaluateConfig, FinetuneConfig, ModelConfig
 from components.errors import PsyllmError
 from components.jsonl import write_atomic, write_json
 from components.metrics import NllTotals, distinct_n, rouge_l
-from components.modelling.base_model import load_model, resolve_base
+from components.modelling.base_model import load_model, step_base
 from components.modelling.data import qa_example
 from components.modelling.generate import Question, generate_answers
 from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
@@ -77,13 +77,13 @@ def answer_nll(
     """Reference-answer NLL per language, prompted exactly as in fine-tuning."""
     loss = CausalLMLoss(model, finetune.training.loss_chunk_size)
     totals: dict[str, NllTotals] = defaultdict(NllTotals)
+    device = next(model.parameters()).device
     for pair in pairs:
         prompt, answer = qa_example(
             pair, tokenizer, template, finetune.training.block_size, finetune.max_description_tokens
         )
         if not answer:
             continue
-        device = next(model.parameters()).device
         ids = torch.tensor([prompt + answer], device=device)
         labels = torch.tensor([[IGNORE_INDEX] * len(prompt) + answer], device=device)
         nll, tokens = loss(ids, labels)
@@ -153,9 +153,9 @@ def reference_metrics(questions: dict[str, list[QAPair]]) -> dict[str, dict[str,
     return metrics
 
 
-def row_source(row: str, model_config: ModelConfig, cache: Path, tokenizer_texts: list[Path], finetuned: Path) -> str:
+def row_source(row: str, model_config: ModelConfig, cache: Path, corpus: Path, qa_dir: Path, finetuned: Path) -> str:
     if row == "base":
-        return resolve_base(model_config, cache / "models", tokenizer_texts)
+        return step_base(model_config, cache, corpus, qa_dir)
     folder = finetuned / row.removeprefix("finetuned_")
     if not (folder / TEMPLATE_FILE).is_file():
         raise PsyllmError(f"{folder}: no fine-tuned model for evaluate row {row!r}; run `psyllm finetune` first")
@@ -178,7 +178,7 @@ def run(
     rows: dict[str, Any] = {}
     answers: dict[str, list[str]] = {}
     for row in config.rows:
-        source = row_source(row, model_config, cache, [corpus, qa_dir / "train.jsonl"], finetuned)
+        source = row_source(row, model_config, cache, corpus, qa_dir, finetuned)
         template = PromptTemplate() if row == "base" else PromptTemplate.load(Path(source))
         rows[row], answers[row] = score_row(source, template, questions, finetune, config)
     metrics = {

@@ -15,7 +15,7 @@ from torch import nn
 from components.config import FinetuneConfig, ModelConfig
 from components.errors import PsyllmError
 from components.modelling.adapters import apply_adapter, merged
-from components.modelling.base_model import context_length, load_model, resolve_base, save_model
+from components.modelling.base_model import context_length, load_model, save_model, step_base
 from components.modelling.data import qa_examples
 from components.modelling.pretrain import (
     TRAINING_FILE,
@@ -102,6 +102,6 @@ def run(
                 raise PsyllmError(f"{pretrained}: no pretrained model; run `psyllm pretrain` first")
             source = str(pretrained)
         else:
-            source = resolve_base(model_config, cache / "models", [corpus, qa_dir / "train.jsonl"])
+            source = step_base(model_config, cache, corpus, qa_dir)
         results[start] = run_one(start, source, config, qa_dir, checkpoints / "finetune", out / start)
     return results

@@ -13,7 +13,7 @@ from pathlib import Path
 from components.config import ModelConfig, PretrainConfig, TrainingConfig
 from components.errors import PsyllmError
 from components.modelling.adapters import apply_adapter, merged
-from components.modelling.base_model import context_length, load_model, resolve_base, save_model
+from components.modelling.base_model import context_length, load_model, save_model, step_base
 from components.modelling.data import corpus_blocks
 from components.modelling.train_loop import TrainResult, placement, train
 
@@ -61,12 +61,12 @@ def run(
     model_config: ModelConfig,
     config: PretrainConfig,
     corpus: Path,
-    qa_train: Path,
+    qa_dir: Path,
     cache: Path,
     checkpoints: Path,
     out: Path,
 ) -> StepResult:
-    base = resolve_base(model_config, cache / "models", [corpus, qa_train])
+    base = step_base(model_config, cache, corpus, qa_dir)
     model, tokenizer = load_model(base)
     check_block_size(config.training, context_length(model), "pretrain.training")
     blocks = corpus_blocks(

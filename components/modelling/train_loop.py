@@ -12,6 +12,7 @@ WORLD_SIZE/RANK, the loss module is wrapped in DDP (NCCL on GPUs, gloo on CPUs),
 reads its own share of every step, and only rank 0 writes.
 """
 
+import functools
 import json
 import math
 import os
@@ -88,9 +89,14 @@ def example_indices(step: int, micro: int, rank: int, world: int, config: Traini
     indices = []
     for position in range(first, first + config.micro_batch_size):
         epoch, offset = divmod(position, count)
-        order = torch.randperm(count, generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
-        indices.append(int(order[offset]))
+        indices.append(_epoch_order(config.seed, epoch, count)[offset])
     return indices
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(seed: int, epoch: int, count: int) -> tuple[int, ...]:
+    """One epoch's shuffle, drawn once and reused by every micro-batch of that epoch."""
+    return tuple(torch.randperm(count, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist())
 
 
 def collate(examples: Sequence[Example], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
