@@ -1,15 +1,17 @@
-"""MLflow access for every step: one run per step, nested under the flow's run when there is one.
+"""MLflow tracking for every step: one run per step, nested under the flow's run when there is one.
 
 The embedded default is MLflow on SQLite at an absolute `sqlite:////…/mlruns/mlflow.db`
 in the project, with artefacts beside it; `MLFLOW_TRACKING_URI` switches to a tracking
-server (Postgres plus an object store) without code changes. A flow sets
-`PSYLLM_PARENT_RUN_ID` so each step's run nests under it. Nothing else imports mlflow.
+server (Postgres plus an object store) without code changes. A flow opens a parent run
+(`flow_run`) and sets `PSYLLM_PARENT_RUN_ID`, so each step's run, in whatever process,
+nests under it. This module and `registry.py` are the only ones that import mlflow.
 """
 
 import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,12 @@ from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types import ColSpec, Schema
 
+from components.lineage import folder_digest
+
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+MODEL_DIGEST_TAG = "psyllm.model_digest"
+# Not "prompt_template": MLflow's transformers flavour reads that key as its own format string.
+TEMPLATE_METADATA_KEY = "psyllm_prompt_template"
 PARENT_RUN_ENV = "PSYLLM_PARENT_RUN_ID"
 EXPERIMENT_ENV = "PSYLLM_EXPERIMENT"
 DEFAULT_EXPERIMENT = "psyllm"
@@ -36,11 +43,21 @@ def tracking_uri() -> str:
     return os.environ.get(TRACKING_URI_ENV) or f"sqlite:///{(LOCAL_STORE / 'mlflow.db').resolve()}"
 
 
-def _experiment_id(artifact_location: str | None) -> str:
+def connect() -> str:
+    """Point MLflow at the configured store and return the project's experiment id.
+
+    A local store keeps artefacts beside its database, never relative to wherever a step runs.
+    """
+    # Decided before set_tracking_uri, which itself sets $MLFLOW_TRACKING_URI.
+    local = TRACKING_URI_ENV not in os.environ
+    if local:
+        LOCAL_STORE.mkdir(exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri())
     name = os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
+    artifact_location = (LOCAL_STORE / "artifacts").resolve().as_uri() if local else None
     return mlflow.create_experiment(name, artifact_location=artifact_location)
 
 
@@ -84,14 +101,20 @@ class StepRun:
             step = int(record["step"])
             mlflow.log_metrics({key: float(value) for key, value in record.items() if key != "step"}, step=step)
 
-    def log_language_model(self, folder: Path, name: str, metadata: Mapping[str, Any]) -> str:
-        """A saved transformers checkpoint as an MLflow model, `metadata` (the prompt template) beside it.
+    def log_language_model(self, folder: Path, name: str) -> str:
+        """A fine-tuned model folder as an MLflow model; returns the model URI.
 
-        Returns the model URI. (MLflow 3.17 cannot log a checkpoint folder by path with
-        transformers 5, so the model is loaded and logged as components.)
+        The model takes a prompt rendered by the folder's template, which goes into the model's
+        metadata (the signature says text in, text out; the input example is such a prompt). It
+        is tagged with the folder's content digest, so registration finds it again instead of
+        logging it twice. (MLflow 3.17 cannot log a checkpoint folder by path with transformers 5,
+        so the model is loaded and logged as components.)
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from components.modelling.prompt import EXAMPLE_QUESTION, PromptTemplate
+
+        template = PromptTemplate.load(folder)
         logging.getLogger("mlflow.transformers").setLevel(logging.ERROR)  # hub model-card lookups, offline
         components = {
             "model": AutoModelForCausalLM.from_pretrained(str(folder)),
@@ -101,7 +124,10 @@ class StepRun:
             components,
             name=name,
             task="text-generation",
-            metadata=dict(metadata),
+            signature=ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec("string")])),
+            input_example=template.render(EXAMPLE_QUESTION, "", "en"),
+            metadata={TEMPLATE_METADATA_KEY: asdict(template)},
+            tags={MODEL_DIGEST_TAG: folder_digest(folder)},
             # Explicit, so MLflow never imports torchvision & co. to infer them (it crashes without them).
             pip_requirements=[
                 f"{package}=={version(package)}" for package in ("torch", "transformers", "safetensors", "tokenizers")
@@ -167,7 +193,7 @@ class UnrecordedRun(StepRun):
     def log_history(self, history: list[dict[str, float]]) -> None:
         pass
 
-    def log_language_model(self, folder: Path, name: str, metadata: Mapping[str, Any]) -> str:
+    def log_language_model(self, folder: Path, name: str) -> str:
         return ""
 
 
@@ -180,18 +206,56 @@ def step_run(step: str, params: Mapping[str, Any]) -> Iterator[StepRun]:
     if int(os.environ.get("RANK", "0")) != 0:
         yield UnrecordedRun("")
         return
-    # Decided before set_tracking_uri, which itself sets $MLFLOW_TRACKING_URI.
-    local = TRACKING_URI_ENV not in os.environ
-    if local:
-        LOCAL_STORE.mkdir(exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri())
-    # A local store keeps artefacts beside its database, never relative to wherever a step runs.
-    artifact_location = (LOCAL_STORE / "artifacts").resolve().as_uri() if local else None
+    experiment_id = connect()
     with mlflow.start_run(
-        experiment_id=_experiment_id(artifact_location),
+        experiment_id=experiment_id,
         run_name=step,
         parent_run_id=os.environ.get(PARENT_RUN_ENV),
         tags={"psyllm.step": step},
     ) as run:
         mlflow.log_params({key: str(value) for key, value in flatten(params).items()})
         yield StepRun(run.info.run_id)
+
+
+@contextmanager
+def flow_run(name: str, tags: Mapping[str, str]) -> Iterator[str]:
+    """The parent run of one flow run: every step's run nests under it through $PSYLLM_PARENT_RUN_ID.
+
+    Created through the client rather than `mlflow.start_run`, so that steps running in this
+    same process (register, promote) can still open their own runs. It ends FAILED if the
+    block raises, and `$PSYLLM_PARENT_RUN_ID` is restored afterwards.
+    """
+    experiment_id = connect()
+    client = mlflow.MlflowClient()
+    run = client.create_run(experiment_id, run_name=name, tags={"psyllm.step": "flow", **tags})
+    previous = os.environ.get(PARENT_RUN_ENV)
+    os.environ[PARENT_RUN_ENV] = run.info.run_id
+    status = "FAILED"
+    try:
+        yield run.info.run_id
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run.info.run_id, status)
+        if previous is None:
+            os.environ.pop(PARENT_RUN_ENV, None)
+        else:
+            os.environ[PARENT_RUN_ENV] = previous
+
+
+def tag_run(run_id: str, tags: Mapping[str, str]) -> None:
+    """Add tags to a run (the flow's lineage, the promotion decision) after it started."""
+    connect()
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
+def find_logged_model(digest: str) -> str | None:
+    """The URI of a model logged earlier from a folder with this content digest, if any."""
+    experiment_id = connect()
+    found = mlflow.search_logged_models(
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.`{MODEL_DIGEST_TAG}` = '{digest}'",
+        output_format="list",
+    )
+    return found[0].model_uri if found else None

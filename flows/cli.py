@@ -12,14 +12,13 @@ import logging
 import os
 import sys
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from components.config import PROFILE_NAMES, load_params, set_profile
-from components.errors import PsyllmError
+from components.config import PROFILE_NAMES, load_params
+from components.errors import TRANSIENT_EXIT_CODE, PsyllmError, is_transient
 
 app = typer.Typer(
     name="psyllm",
@@ -117,7 +116,6 @@ def finetune() -> None:
     from components import prepare as prepare_step
     from components import tracking
     from components.modelling import finetune as finetune_step
-    from components.modelling.prompt import PromptTemplate
 
     params = load_params()
     profile, paths = params.active(), params.paths
@@ -143,13 +141,13 @@ def finetune() -> None:
                     }
                 }
             )
-            template = asdict(PromptTemplate.load(result.folder))
-            run.log_language_model(result.folder, f"finetuned_{start}", {"prompt_template": template})
+            run.log_language_model(result.folder, f"finetuned_{start}")
             run.log_artifacts(result.folder / finetune_step.TRAINING_FILE, f"finetuned_{start}")
     for start, result in results.items():
         early = ", stopped early" if result.training.stopped_early else ""
+        resumed = f", resumed from step {result.training.resumed_from}" if result.training.resumed_from else ""
         typer.echo(
-            f"finetune ({start}): {result.training.steps} steps on {result.examples} pairs{early}; "
+            f"finetune ({start}): {result.training.steps} steps on {result.examples} pairs{early}{resumed}; "
             f"best validation loss {result.training.best_validation_loss:.3f}; model in {result.folder}/"
         )
 
@@ -253,36 +251,122 @@ def run(
         str | None,
         typer.Option(help=f"Switch params.yaml to this profile first ({', '.join(PROFILE_NAMES)})."),
     ] = None,
+    wait: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait if another run holds this project (default: refuse).")
+    ] = 0.0,
 ) -> None:
-    """Run the whole pipeline: `dvc repro` over dvc.yaml, skipping whatever is up to date."""
-    from dvc.cli import main as dvc_main
+    """Run the training flow: every stale DVC stage, then register and gate the promotion."""
+    from components.run_lock import run_lock
+    from flows.environment import configure_prefect
 
-    from components import prepare as prepare_step
-    from components.modelling import evaluate as evaluate_step
-    from components.screening import evaluate as evaluate_screener_step
-
-    if profile is not None:
-        set_profile(profile)
-    params = load_params()
-    typer.echo(f"run: profile {params.profile}")
-    # Stages run `psyllm <step>`: make sure they find this environment's psyllm.
+    if profile is not None and profile not in PROFILE_NAMES:
+        raise PsyllmError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    configure_prefect(Path.cwd())
+    # Stages run `psyllm <step>` and `dvc`: make sure they find this environment's.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    # DVC runs in this process, so a killed run leaves no orphaned DVC holding the stage locks.
-    # It prints through its own handlers; propagating too would print every line twice.
-    logging.getLogger("dvc").propagate = False
-    exit_code = dvc_main(["repro"])
-    if exit_code != 0:
-        raise PsyllmError(f"the pipeline failed (dvc repro exited {exit_code}); see the step's message above")
-    paths = params.paths
-    script = Path(sys.executable).parent / "psyllm"
-    if script.is_relative_to(Path.cwd()):
-        script = script.relative_to(Path.cwd())
-    typer.echo(
-        f"run: done. Pages in {paths.crawl}/, corpus and Q&A splits in {paths.prepared}/ "
-        f"(stats: {paths.prepared / prepare_step.STATS_FILE}); models in {paths.pretrained}/ and {paths.finetuned}/, "
-        f"compared in {paths.model_eval / evaluate_step.REPORT_FILE}; screener in {paths.screener}/, its evaluation "
-        f'in {paths.screener_eval / evaluate_screener_step.REPORT_FILE}. Try: {script} screen "I can\'t go on".'
+    with run_lock(wait):  # before Prefect starts, so a refused run never touches its database
+        from flows.training import training
+
+        summary = training(profile=profile)
+    stages = ", ".join(f"{stage} {outcome}" for stage, outcome in summary["stages"].items())
+    typer.echo(f"run: profile {summary['profile']}; {stages}")
+    novelty = "new version" if summary["new_version"] else "unchanged model, no new version"
+    verdict = "promoted to champion" if summary["promoted"] else "not promoted"
+    typer.echo(f"run: registered psyllm version {summary['version']} ({novelty}) as challenger; {verdict}:")
+    for reason in summary["reasons"]:
+        typer.echo(f"  - {reason}")
+    champion = f"version {summary['champion']}" if summary["champion"] else "none yet"
+    pushed = f"; data pushed to DVC remote {summary['pushed_to']!r}" if summary["pushed_to"] else ""
+    typer.echo(f"run: champion: {champion}{pushed}. Reports: {_reports()}")
+
+
+def _reports() -> str:
+    params = load_params()
+    return ", ".join(
+        str(path)
+        for path in (
+            params.paths.crawl / "report.json",
+            params.paths.prepared / "stats.json",
+            params.paths.model_eval / "report.md",
+            params.paths.screener_eval / "report.md",
+        )
     )
+
+
+@app.command()
+def register() -> None:
+    """Register the evaluated fine-tuned model in MLflow as `psyllm@challenger` (once per model)."""
+    from components import release
+
+    result = release.register(load_params(), {})
+    novelty = "new version" if result.created else "already registered, no new version"
+    typer.echo(f"register: psyllm version {result.version.number} ({novelty}) is the challenger")
+
+
+@app.command()
+def promote(
+    version: Annotated[
+        str | None, typer.Argument(help="Make this version the champion (a human decision); omit to apply the gate.")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why; recorded on the version.")] = "promoted by hand",
+) -> None:
+    """Apply the promotion gate to the challenger, or move `champion` to VERSION by hand."""
+    import getpass
+
+    from components import registry, release
+
+    if version is None:
+        outcome = release.gate(load_params())
+        verdict = "promoted to champion" if outcome.decision.promote else "not promoted"
+        typer.echo(f"promote: challenger version {outcome.challenger.number} {verdict}:")
+        for line in outcome.decision.reasons:
+            typer.echo(f"  - {line}")
+        return
+    previous = registry.by_alias(registry.CHAMPION)
+    registry.move_alias(registry.CHAMPION, version, reason, getpass.getuser())
+    was = f" (was version {previous.number})" if previous is not None else ""
+    typer.echo(f"promote: psyllm version {version} is the champion{was}")
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="Why; recorded on the version.")] = "rolled back by hand",
+) -> None:
+    """Make the previous champion the champion again."""
+    import getpass
+
+    from components import registry
+
+    restored = registry.rollback(reason, getpass.getuser())
+    typer.echo(f"rollback: psyllm version {restored.number} is the champion again")
+
+
+@app.command()
+def schedule(
+    cron: Annotated[str | None, typer.Option(help="Cron expression (UTC); default: Sundays 03:00.")] = None,
+    profile: Annotated[str | None, typer.Option(help="Profile for scheduled runs (default: params.yaml's).")] = None,
+    write_prefect_yaml: Annotated[
+        bool, typer.Option(help="Write prefect.yaml for a work pool instead of serving.")
+    ] = False,
+    work_pool: Annotated[str, typer.Option(help="Work pool named in prefect.yaml.")] = "psyllm",
+) -> None:
+    """Serve scheduled retraining from this machine (flow.serve), or write the same deployment to prefect.yaml."""
+    from flows import deployment
+    from flows.environment import configure_prefect
+
+    if cron is not None:
+        deployment.check_cron(cron)
+    if profile is not None and profile not in PROFILE_NAMES:
+        raise PsyllmError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    spec = deployment.with_schedule(cron, profile)
+    if write_prefect_yaml:
+        path = deployment.write_prefect_yaml(spec, work_pool)
+        typer.echo(f"schedule: wrote {path} (deploy with `prefect deploy --all` on a server with pool {work_pool!r})")
+        return
+    configure_prefect(Path.cwd())
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    typer.echo(f"schedule: serving {spec.name!r} on cron {spec.cron!r} ({spec.timezone}); Ctrl-C stops it")
+    deployment.serve(spec)
 
 
 def main() -> None:
@@ -298,13 +382,17 @@ def main() -> None:
         app()
     except PsyllmError as error:
         typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-        raise SystemExit(2) from None
+        transient = getattr(error, "transient", False) or is_transient(error)
+        raise SystemExit(TRANSIENT_EXIT_CODE if transient else 2) from None
     except KeyboardInterrupt:
         typer.secho("interrupted; rerun the same command to resume", err=True)
         raise SystemExit(130) from None
     except Exception as error:
         if os.environ.get("PSYLLM_DEBUG"):
             raise
+        if is_transient(error):
+            typer.secho(f"error: temporary failure, retry later ({type(error).__name__}): {error}", err=True)
+            raise SystemExit(TRANSIENT_EXIT_CODE) from None
         typer.secho(
             f"unexpected error ({type(error).__name__}): {error}\nrerun with PSYLLM_DEBUG=1 for the traceback",
             err=True,

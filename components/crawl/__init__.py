@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 from components.config import CrawlConfig
 from components.crawl.crawler import Crawler
-from components.crawl.site_server import folder_digest, serve_folder
+from components.crawl.site_server import serve_folder
 from components.crawl.state import CrawlState
 from components.jsonl import write_json, write_jsonl
+from components.lineage import folder_digest
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ def run(config: CrawlConfig, out_dir: Path) -> CrawlResult:
         if state.resumed:
             log.info("resuming crawl: %d pages already stored", state.page_count())
         asyncio.run(Crawler(config, seeds, domains, state).run())
-        return _write_outputs(out_dir, state)
+        result = _write_outputs(out_dir, state)
+        state.mark_finished()
+        return result
 
 
 def _hosts(seeds: list[str]) -> list[str]:

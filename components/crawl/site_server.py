@@ -2,7 +2,6 @@
 real HTTP: robots.txt, delays, redirects and links behave exactly as on the web.
 """
 
-import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,12 +37,3 @@ def serve_folder(folder: Path, port: int) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def folder_digest(folder: Path) -> str:
-    """sha256 over every file's path and bytes: changes exactly when the served site does."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()

@@ -2,8 +2,9 @@
 
 Each stored page and the links it adds to the frontier are committed in one transaction,
 so a crawl killed at any moment restarts exactly where it stopped and refetches nothing it
-stored. The state belongs to one crawl scope: a different scope (seeds, domains, served
-site contents) starts afresh instead of mixing two crawls.
+stored. The state belongs to one unfinished crawl of one scope: a different scope (seeds,
+domains, served site contents) starts afresh instead of mixing two crawls, and so does the
+crawl after a finished one, so a scheduled rerun really refetches the pages.
 """
 
 import sqlite3
@@ -55,12 +56,18 @@ class CrawlState:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         stored = self._db.execute("SELECT value FROM meta WHERE key='scope'").fetchone()
-        self.resumed = stored is not None and stored[0] == scope_fingerprint
+        finished = self._db.execute("SELECT 1 FROM meta WHERE key='finished'").fetchone() is not None
+        self.resumed = stored is not None and stored[0] == scope_fingerprint and not finished
         if stored is not None and not self.resumed:
             with self._db:
                 for table in ("frontier", "pages", "counters", "off_domain"):
                     self._db.execute(f"DELETE FROM {table}")
+                self._db.execute("DELETE FROM meta WHERE key='finished'")
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('scope', ?)", (scope_fingerprint,))
+
+    def mark_finished(self) -> None:
+        """The crawl ran to its end: the next one refetches everything rather than resuming."""
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('finished', '1')")
 
     def close(self) -> None:
         self._db.close()
@@ -131,8 +138,9 @@ class CrawlState:
         return self._db.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
 
     def pages(self) -> Iterator[Page]:
+        """Stored pages by URL: the same pages give the same file, whatever order they were fetched in."""
         columns = "url, final_url, fetched_at, http_status, language, title, text, sha256"
-        for row in self._db.execute(f"SELECT {columns} FROM pages ORDER BY seq"):
+        for row in self._db.execute(f"SELECT {columns} FROM pages ORDER BY url"):
             yield Page(*row)
 
     def counters(self) -> dict[str, int]:

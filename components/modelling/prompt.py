@@ -16,6 +16,8 @@ from transformers import PreTrainedTokenizerBase
 from components.errors import PsyllmError
 
 TEMPLATE_FILE = "prompt_template.json"
+# Rendered as the input example of every logged model, so a registry user sees a real prompt.
+EXAMPLE_QUESTION = "How can I stop worrying so much at night?"
 
 _SYSTEM_LINES = {
     "en": (

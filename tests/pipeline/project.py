@@ -44,20 +44,27 @@ def set_params(project: Path, profile: str, **crawl_fields: object) -> None:
         yaml.dump(document, handle)
 
 
-def environment() -> dict[str, str]:
-    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
+def environment(**extra: str) -> dict[str, str]:
+    """This process's environment for a project command, minus the tracking URI.
+
+    `mlflow.set_tracking_uri` in a test exports MLFLOW_TRACKING_URI; inherited, it would point a
+    copy's steps at another project's store. A test that wants a server passes it in `extra`.
+    """
+    inherited = {name: value for name, value in os.environ.items() if name != "MLFLOW_TRACKING_URI"}
+    return dict(inherited, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1", **extra)
 
 
-def run(project: Path, *command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run(project: Path, *command: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run a command in `project`, with extra environment variables from `env`."""
     return subprocess.run(
-        list(command), cwd=project, env=environment(), capture_output=True, text=True, timeout=timeout
+        list(command), cwd=project, env=environment(**env), capture_output=True, text=True, timeout=timeout
     )
 
 
-def start(project: Path, *command: str) -> subprocess.Popen[str]:
+def start(project: Path, *command: str, **env: str) -> subprocess.Popen[str]:
     """Start a command in its own process group, so a test can kill it and all its children."""
     return subprocess.Popen(
-        list(command), cwd=project, env=environment(), text=True,
+        list(command), cwd=project, env=environment(**env), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
 
@@ -65,3 +72,18 @@ def start(project: Path, *command: str) -> subprocess.Popen[str]:
 def kill_group(process: subprocess.Popen[str]) -> None:
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
+
+
+def copy_project(source: Path, destination: Path) -> Path:
+    """A full copy of a trained project (DVC cache, MLflow store, checkpoints) to run again in.
+
+    Prefect's temporary-server database is left behind: each copy starts its own.
+    """
+    shutil.copytree(source, destination, symlinks=True, ignore=shutil.ignore_patterns(".prefect"))
+    return destination
+
+
+def git_commit_all(project: Path, message: str) -> None:
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost"]
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", message], cwd=project, check=True)

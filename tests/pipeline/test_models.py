@@ -7,6 +7,7 @@ import mlflow
 import pytest
 
 from components.modelling.prompt import PromptTemplate
+from components.tracking import TEMPLATE_METADATA_KEY
 from tests.pipeline.project import BIN, run
 
 ROWS = ("base", "finetuned_base", "finetuned_pretrained")
@@ -58,7 +59,7 @@ def test_training_steps_log_curves_and_the_fine_tuned_model(smoke_project):
     logged = {model.name: model for model in models if model.source_run_id == finetune_id}
     assert {"finetuned_pretrained", "finetuned_base"} <= set(logged)
     info = mlflow.models.get_model_info(logged["finetuned_pretrained"].model_uri)
-    assert info.metadata["prompt_template"]["version"] == PromptTemplate().version
+    assert info.metadata[TEMPLATE_METADATA_KEY]["version"] == PromptTemplate().version
     components = mlflow.transformers.load_model(logged["finetuned_pretrained"].model_uri, return_type="components")
     assert components["model"].config.hidden_size == 64
 

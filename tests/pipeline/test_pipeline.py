@@ -21,18 +21,10 @@ def test_smoke_run_produces_every_output(smoke_project):
         assert {"question", "answer", "language"} <= set(json.loads(lines[0]))
 
 
-def test_second_repro_is_a_no_op(smoke_project):
-    lock_before = (smoke_project / "dvc.lock").read_text()
-    completed = run(smoke_project, str(BIN / "dvc"), "repro")
-    assert completed.returncode == 0, completed.stderr
-    assert "Data and pipelines are up to date" in completed.stdout
-    assert "Running stage" not in completed.stdout
-    assert (smoke_project / "dvc.lock").read_text() == lock_before
-
-
-def test_status_is_clean_and_profile_is_tracked(smoke_project):
+def test_status_is_clean_but_the_crawl_and_profile_is_tracked(smoke_project):
+    """Only the crawl is stale after a run: it always recrawls, so scheduled runs see today's pages."""
     status = run(smoke_project, str(BIN / "dvc"), "status", "--json")
-    assert json.loads(status.stdout) == {}
+    assert json.loads(status.stdout) == {"crawl": ["always changed"]}
     lock = (smoke_project / "dvc.lock").read_text()
     assert "profile: smoke" in lock
 
@@ -58,7 +50,8 @@ def test_killed_crawl_resumes_through_dvc_repro(tmp_path):
     report = json.loads((project / "data/crawl/report.json").read_text())
     assert report["resumed"] is True
     assert report["pages_stored"] == 30
-    assert "Data and pipelines are up to date" in run(project, str(BIN / "dvc"), "repro", "prepare").stdout
+    again = run(project, str(BIN / "dvc"), "repro", "prepare")  # after a finished crawl: a fresh one
+    assert json.loads((project / "data/crawl/report.json").read_text())["resumed"] is False, again.stdout
 
 
 def test_user_errors_are_one_clear_line_without_traceback(tmp_path):

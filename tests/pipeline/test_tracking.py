@@ -1,11 +1,10 @@
 """MLflow lineage of the smoke run: every screening step has a run, and the screener is a loadable model."""
 
-import time
-
-import httpx
 import mlflow
 import pandas as pd
 import pytest
+
+from tests.pipeline.servers import mlflow_server
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +39,8 @@ def test_the_logged_screener_loads_as_a_pyfunc_and_screens(smoke_runs):
 def test_the_tracking_server_switch_sends_runs_and_artefacts_to_a_real_server(tmp_path, monkeypatch):
     """MLFLOW_TRACKING_URI moves every step to a tracking server; nothing lands in ./mlruns."""
     from components import tracking
-    from tests.conftest import free_port
-    from tests.pipeline.project import BIN, kill_group, start
 
-    port = free_port()
-    server = start(
-        tmp_path,
-        str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-        "--artifacts-destination", str(tmp_path / "server-artifacts"),
-    )  # fmt: skip
-    try:
-        uri = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
+    with mlflow_server(tmp_path / "server") as uri:
         workdir = tmp_path / "step"
         (workdir / "out").mkdir(parents=True)
         (workdir / "out/result.txt").write_text("hello", encoding="utf-8")
@@ -72,7 +54,5 @@ def test_the_tracking_server_switch_sends_runs_and_artefacts_to_a_real_server(tm
         assert logged.data.params["section.value"] == "3"
         assert logged.data.metrics["score.en"] == 0.5
         assert [item.path for item in client.list_artifacts(run.run_id, "out")] == ["out/result.txt"]
-        assert list((tmp_path / "server-artifacts").rglob("result.txt"))
+        assert list((tmp_path / "server/server-artifacts").rglob("result.txt"))
         assert not (workdir / "mlruns").exists()
-    finally:
-        kill_group(server)

@@ -1,0 +1,49 @@
+"""Where a model came from: the code commit, the DVC hash of every data output, content digests.
+
+A registered model version carries these as tags, so a user can go from a version back to the
+exact data (`dvc.lock` hashes, retrievable with `dvc pull`), params and code (git commit).
+"""
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+LOCK_FILE = Path("dvc.lock")
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 over every file's relative path and bytes: changes exactly when the folder's contents do."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def git_commit(root: Path) -> str:
+    """HEAD's commit, suffixed `-dirty` when tracked files differ from it; `unknown` outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def data_hashes(lock_file: Path = LOCK_FILE) -> dict[str, str]:
+    """Every stage output's DVC hash from dvc.lock, keyed by path (empty before the first run)."""
+    if not lock_file.is_file():
+        return {}
+    lock = YAML(typ="safe").load(lock_file.read_text(encoding="utf-8")) or {}
+    hashes: dict[str, str] = {}
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            value = out.get("md5") or out.get("hash") or ""
+            hashes[out["path"]] = str(value)
+    return dict(sorted(hashes.items()))

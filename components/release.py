@@ -1,0 +1,241 @@
+"""The release steps after the step graph: register the fine-tuned model, then gate its promotion.
+
+`register` turns the evaluated fine-tuned model into a registry version with the alias
+`challenger`: its metrics, the base model's, lineage tags and a model card. A model folder
+already registered (same content digest) is not registered again, so rerunning an unchanged
+pipeline adds no version. `gate` applies the promotion policy (components/promotion.py) to the
+challenger and moves `champion` only when every check passes; the verdict is recorded either way.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components import registry, tracking
+from components.config import Params
+from components.errors import PsyllmError
+from components.lineage import LOCK_FILE, data_hashes, folder_digest, git_commit
+from components.promotion import Decision, decide
+
+EVAL_METRICS_FILE = "metrics.json"  # written by the evaluate and evaluate-screener steps
+CARD_FILE = "model_card.md"
+CHALLENGER_ROWS = ("finetuned_pretrained", "finetuned_base")  # the paper's pipeline first
+SCORES = ("perplexity", "bits_per_character", "rouge_l", "distinct_1", "distinct_2")
+GATE_ACTOR = "psyllm promotion gate"
+REGISTER_ACTOR = "psyllm register"
+DATA_TAG = "psyllm.data."
+FLOW_RUN_TAG = "psyllm.prefect_flow_run"
+PARENT_RUN_TAG = "psyllm.mlflow_parent_run"
+RUN_TAGS = (FLOW_RUN_TAG, PARENT_RUN_TAG)
+
+
+@dataclass(frozen=True)
+class Registration:
+    version: registry.Version
+    created: bool  # False when this model folder was registered before
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    challenger: registry.Version
+    champion: registry.Version | None  # the champion the challenger was compared with
+    decision: Decision
+
+
+def challenger_row(rows: list[str]) -> str:
+    """The evaluation row whose model is released: pretrain + fine-tune when it was trained."""
+    for row in CHALLENGER_ROWS:
+        if row in rows:
+            return row
+    raise PsyllmError(f"evaluate.rows has no fine-tuned row to register (needs one of {', '.join(CHALLENGER_ROWS)})")
+
+
+def _read_json(path: Path, produced_by: str) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as missing:
+        raise PsyllmError(f"{path}: missing; run `psyllm {produced_by}` (or `psyllm run`) first") from missing
+    except json.JSONDecodeError as bad:
+        raise PsyllmError(f"{path}: not valid JSON ({bad}); rerun `psyllm {produced_by}`") from bad
+
+
+def _check_evaluated(params: Params) -> None:
+    """Refuse to register a model whose evaluation is of another model (per dvc.lock)."""
+    stages = _lock().get("stages") or {}
+    finetuned = str(params.paths.finetuned)
+    produced = next((o.get("md5") for o in stages.get("finetune", {}).get("outs", []) if o["path"] == finetuned), None)
+    evaluated = next((d.get("md5") for d in stages.get("evaluate", {}).get("deps", []) if d["path"] == finetuned), None)
+    if produced is None or produced != evaluated:
+        raise PsyllmError(
+            "the evaluation in dvc.lock is not of the current fine-tuned model; run `psyllm run` "
+            "(or `dvc repro evaluate`) before registering"
+        )
+
+
+def _lock() -> dict[str, Any]:
+    from ruamel.yaml import YAML
+
+    if not LOCK_FILE.is_file():
+        raise PsyllmError(f"{LOCK_FILE}: missing; run `psyllm run` before registering")
+    return YAML(typ="safe").load(LOCK_FILE.read_text(encoding="utf-8")) or {}
+
+
+def register(params: Params, lineage: dict[str, str]) -> Registration:
+    """Register the evaluated fine-tuned model as the challenger (reusing an identical version)."""
+    profile, paths = params.active(), params.paths
+    row = challenger_row(profile.evaluate.rows)
+    folder = paths.finetuned / row.removeprefix("finetuned_")
+    evaluation = _read_json(paths.model_eval / EVAL_METRICS_FILE, "evaluate")
+    _check_evaluated(params)
+    digest = folder_digest(folder)
+    existing = registry.find_by_digest(digest)
+    if existing is not None:
+        registry.move_alias(
+            registry.CHALLENGER, existing.number, "registered again: unchanged model", "psyllm register"
+        )
+        return Registration(existing, created=False)
+    metrics = {key: float(evaluation["rows"][row]["overall"][key]) for key in SCORES}
+    base = (
+        {key: float(evaluation["rows"]["base"]["overall"][key]) for key in SCORES}
+        if "base" in evaluation["rows"]
+        else {}
+    )
+    champion = registry.by_alias(registry.CHAMPION)
+    tags = {
+        "psyllm.git_commit": git_commit(Path.cwd()),
+        "psyllm.profile": params.profile,
+        "psyllm.base_model": profile.model.base,
+        "psyllm.evaluation_row": row,
+        **{f"{DATA_TAG}{path}": value for path, value in data_hashes().items()},
+        **lineage,
+    }
+    card = model_card(params, row, metrics, base, champion, tags)
+    with tracking.step_run("register", {"row": row, "digest": digest}) as run:
+        model_uri = tracking.find_logged_model(digest)
+        if model_uri is None:  # e.g. a fresh tracking server, with the model pulled from a DVC remote
+            model_uri = run.log_language_model(folder, row)
+        card_file = Path(".state") / CARD_FILE
+        card_file.parent.mkdir(exist_ok=True)
+        card_file.write_text(card, encoding="utf-8")
+        run.log_artifacts(card_file, "model_card")
+        for lineage_file in (Path("params.yaml"), LOCK_FILE):
+            run.log_artifacts(lineage_file, "lineage")
+        version = registry.register(model_uri, digest, metrics, base, {**tags, "psyllm.register_run": run.run_id}, card)
+    registry.move_alias(registry.CHALLENGER, version.number, "newly registered", REGISTER_ACTOR)
+    return Registration(version, created=True)
+
+
+def screening_results(params: Params) -> dict[str, dict[str, float]]:
+    """Per language, urgent recall and precision on the frozen test split (empty when not evaluated)."""
+    path = params.paths.screener_eval / EVAL_METRICS_FILE
+    if not path.is_file():
+        return {}
+    measured = _read_json(path, "evaluate-screener").get("test_split", {})
+    return {
+        language: {name: values[name]["value"] for name in ("urgent_recall", "urgent_precision") if name in values}
+        for language, values in measured.items()
+    }
+
+
+def gate(params: Params) -> GateOutcome:
+    """Decide on the challenger under the policy in params; promote it if every check passes."""
+    challenger = registry.by_alias(registry.CHALLENGER)
+    if challenger is None:
+        raise PsyllmError("no challenger in the registry; run `psyllm register` (or `psyllm run`) first")
+    champion = registry.by_alias(registry.CHAMPION)
+    if champion is not None and champion.number == challenger.number:
+        decision = Decision(promote=False, reasons=[f"version {challenger.number} is already the champion"])
+        return GateOutcome(challenger, champion, decision)
+    decision = decide(
+        challenger.metrics,
+        champion.metrics if champion is not None else None,
+        challenger.base_metrics or None,
+        screening_results(params),
+        params.promotion,
+    )
+    registry.record_decision(challenger.number, decision.promote, decision.reasons)
+    if decision.promote:
+        registry.move_alias(registry.CHAMPION, challenger.number, "passed the promotion gate", GATE_ACTOR)
+    return GateOutcome(challenger, champion, decision)
+
+
+def metrics_table(
+    challenger: registry.Version, champion: registry.Version | None
+) -> list[dict[str, str | float | None]]:
+    """Base, challenger and champion side by side: one row per model, one column per score."""
+    rows: list[dict[str, str | float | None]] = []
+    models = [("base model", challenger.base_metrics), (f"challenger v{challenger.number}", challenger.metrics)]
+    if champion is not None:
+        models.append((f"champion v{champion.number}", champion.metrics))
+    for name, scores in models:
+        rows.append({"model": name, **{key: scores.get(key) for key in SCORES}})
+    return rows
+
+
+def model_card(
+    params: Params,
+    row: str,
+    metrics: dict[str, float],
+    base: dict[str, float],
+    champion: registry.Version | None,
+    tags: dict[str, str],
+) -> str:
+    """Markdown for the registry: intended use, limits, data, evaluation and lineage."""
+    profile = params.active()
+    columns = " | ".join(SCORES)
+    table = [f"| model | {columns} |", "|---" * (len(SCORES) + 1) + "|"]
+    for name, scores in (("base", base), (f"this model ({row})", metrics)) + (
+        ((f"champion v{champion.number}", champion.metrics),) if champion is not None else ()
+    ):
+        if scores:
+            table.append(f"| {name} | " + " | ".join(_format(scores.get(key)) for key in SCORES) + " |")
+    screening = screening_results(params)
+    screening_lines = [
+        f"- {language}: urgent recall {values.get('urgent_recall', float('nan')):.3f}, "
+        f"precision {values.get('urgent_precision', float('nan')):.3f}"
+        for language, values in sorted(screening.items())
+    ] or ["- not evaluated"]
+    data = [f"- `{key.removeprefix(DATA_TAG)}`: {value}" for key, value in tags.items() if key.startswith(DATA_TAG)]
+    crawled = "the sample site" if profile.crawl.sample_site else ", ".join(profile.crawl.seeds)
+    qa_sources = ", ".join(str(source) for source in profile.prepare.qa_sources)
+    return "\n".join(
+        [
+            f"# Psy-LLM counselling answer model ({row})",
+            "",
+            "## Intended use",
+            "Drafting supportive, psychoeducational answers to counselling questions in English and Chinese, "
+            "for counsellors to review, and answering help-seekers behind the service's urgent-case screening. "
+            "Every message is screened first; urgent ones get crisis resources and reach a human.",
+            "",
+            "## Limits",
+            "- Not a clinician: it can be wrong, generic or inappropriate, and it does not diagnose.",
+            "- Never the only reply to an urgent (crisis) message; the service leads with crisis resources.",
+            f"- Trained on small data in this profile ({params.profile}); base model `{profile.model.base}`.",
+            "",
+            "## Data",
+            f"- Pretraining corpus: psychoeducation pages crawled from {crawled}, PII-scrubbed.",
+            f"- Fine-tuning Q&A: {qa_sources}, PII-scrubbed, split without leaks.",
+            "- DVC hashes of every data output (`dvc pull` retrieves them):",
+            *data,
+            "",
+            "## Evaluation (test split)",
+            *table,
+            "",
+            "Urgent-case screening (frozen test split):",
+            *screening_lines,
+            "",
+            "## Lineage",
+            f"- code: git commit `{tags.get('psyllm.git_commit', 'unknown')}`",
+            f"- params: profile `{params.profile}` (params.yaml and dvc.lock are logged with the register run)",
+            *(
+                f"- {key}: `{value}`"
+                for key, value in tags.items()
+                if key in ("psyllm.flow_run", "psyllm.mlflow_parent_run")
+            ),
+        ]
+    )
+
+
+def _format(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"

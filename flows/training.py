@@ -1,0 +1,207 @@
+"""The training flow: one Prefect task per DVC stage, read from dvc.yaml, then register and promote.
+
+DVC alone decides what is stale: each stage task runs `dvc repro --single-item STAGE`, in the
+graph's order, so Prefect's own result cache is off. A stage that fails transiently (exit code 75:
+a server or remote out of reach) is retried with backoff; any other failure fails the flow at
+once with the step's own error message. One MLflow parent run per flow run holds the lineage
+(git commit, DVC hashes, profile, flow-run id); every step's run nests under it.
+
+Run it with `psyllm run` (Prefect's temporary local API unless `PREFECT_API_URL` is set), on a
+schedule with `psyllm schedule`, or from a work pool through the generated prefect.yaml.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.runtime import flow_run
+from prefect.states import State
+from prefect.tasks import Task, exponential_backoff
+
+from components import registry, release, tracking
+from components.config import Params, load_params, set_profile
+from components.errors import TRANSIENT_EXIT_CODE, PsyllmError, is_transient
+from components.lineage import data_hashes, git_commit
+from components.run_lock import run_lock
+from flows.environment import hide_console_tracebacks
+
+FLOW_NAME = "psyllm-training"
+STAGE_RETRIES = 2
+RETRY_BACKOFF_S = 10.0
+DVC = str(Path(sys.executable).parent / "dvc")
+_EXIT_CODE = re.compile(r"exited with (-?\d+)")
+# DVC's advice after each stage (git add dvc.lock, autostage, dvc push): the flow does those.
+_DVC_HINT = re.compile(r"^(To track the changes|To enable auto staging|\s+git add|\s+dvc config|Use `dvc push`)")
+
+
+class StageFailed(PsyllmError):
+    """A pipeline stage failed; the message is the step's own error line(s)."""
+
+    def __init__(self, stage: str, message: str, transient: bool) -> None:
+        super().__init__(f"step {stage!r} failed: {message}")
+        self.stage = stage
+        self.transient = transient
+
+    @classmethod
+    def from_output(cls, stage: str, lines: list[str]) -> "StageFailed":
+        """Pick the step's error out of DVC's output, and whether a retry may help."""
+        codes = [int(match.group(1)) for line in lines if (match := _EXIT_CODE.search(line))]
+        start = next((i for i, line in enumerate(lines) if line.startswith(("error:", "unexpected error"))), None)
+        if start is not None:
+            end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("ERROR")), len(lines))
+            message = "\n".join(lines[start:end]).removeprefix("error: ").strip()
+        else:
+            message = next((line for line in lines if line.startswith("ERROR")), "see the log above")
+        lock_busy = any("Unable to acquire lock" in line for line in lines)
+        return cls(stage, message, transient=lock_busy or TRANSIENT_EXIT_CODE in codes)
+
+
+def stage_order() -> list[str]:
+    """dvc.yaml's stages, every stage after the stages it depends on."""
+    import networkx as nx
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        graph = repo.index.graph  # edges point from a stage to the stages it depends on
+        return [stage.addressing for stage in reversed(list(nx.topological_sort(graph)))]
+
+
+def _transient_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry a stage only when its failure is transient; a user error would fail again."""
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, StageFailed):
+        return error.transient
+    return isinstance(error, BaseException) and is_transient(error)
+
+
+@task(
+    name="stage",
+    task_run_name="{stage}",
+    cache_policy=NO_CACHE,
+    retries=STAGE_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
+    retry_condition_fn=_transient_only,
+)
+def run_stage(stage: str) -> str:
+    """`dvc repro --single-item STAGE`; returns "ran" or "up to date"."""
+    logger = get_run_logger()
+    process = subprocess.Popen(
+        [DVC, "repro", "--single-item", stage], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line.rstrip())
+        if lines[-1] and not _DVC_HINT.match(lines[-1]):
+            logger.info("%s", lines[-1])
+    if process.wait() != 0:
+        raise StageFailed.from_output(stage, lines)
+    return "up to date" if any("didn't change, skipping" in line for line in lines) else "ran"
+
+
+@task(name="register", cache_policy=NO_CACHE)
+def register(params: Params, lineage: dict[str, str]) -> release.Registration:
+    """Register the evaluated model as the challenger (no new version if it is unchanged)."""
+    return release.register(params, lineage)
+
+
+@task(name="promote", cache_policy=NO_CACHE)
+def promote(params: Params) -> release.GateOutcome:
+    """Apply the promotion gate to the challenger."""
+    return release.gate(params)
+
+
+@task(
+    name="push-data",
+    cache_policy=NO_CACHE,
+    retries=STAGE_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
+)
+def push_data() -> str | None:
+    """`dvc push` to the default remote, when one is configured; returns the remote's name."""
+    from dvc.repo import Repo
+
+    with Repo(".") as repo:
+        remote = repo.config["core"].get("remote")
+    if not remote:
+        return None
+    completed = subprocess.run([DVC, "push"], capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise StageFailed("dvc push", completed.stderr.strip() or completed.stdout.strip(), transient=True)
+    return str(remote)
+
+
+@flow(name=FLOW_NAME, log_prints=True)
+def training(profile: str | None = None, wait_for_lock_s: float = 0.0) -> dict[str, Any]:
+    """crawl → prepare → pretrain → finetune → evaluate (and the screener), then register and promote."""
+    hide_console_tracebacks()
+    with run_lock(wait_for_lock_s):
+        if profile is not None:
+            set_profile(profile)
+        params = load_params()
+        flow_run_id = str(flow_run.get_id() or "")
+        tags = {"psyllm.profile": params.profile, release.FLOW_RUN_TAG: flow_run_id}
+        with tracking.flow_run(f"flow ({params.profile})", tags) as parent_run:
+            stages = {stage: run_stage(stage) for stage in stage_order()}
+            lineage = {"psyllm.git_commit": git_commit(Path.cwd())}
+            lineage.update({f"{release.DATA_TAG}{path}": value for path, value in data_hashes().items()})
+            tracking.tag_run(parent_run, lineage)
+            _publish_reports(params)
+            registration = register(params, {release.FLOW_RUN_TAG: flow_run_id, release.PARENT_RUN_TAG: parent_run})
+            outcome = promote(params)
+            tracking.tag_run(
+                parent_run,
+                {
+                    "psyllm.registered_version": registration.version.number,
+                    "psyllm.gate.promote": str(outcome.decision.promote).lower(),
+                    "psyllm.gate.reasons": "\n".join(outcome.decision.reasons),
+                },
+            )
+            _publish_decision(outcome)
+            remote = push_data()
+    return {
+        "profile": params.profile,
+        "stages": stages,
+        "version": registration.version.number,
+        "new_version": registration.created,
+        "promoted": outcome.decision.promote,
+        "reasons": outcome.decision.reasons,
+        "champion": champion.number if (champion := registry.by_alias(registry.CHAMPION)) else None,
+        "pushed_to": remote,
+        "mlflow_run": parent_run,
+    }
+
+
+def _publish_reports(params: Params) -> None:
+    """The crawl report and the evaluation report, as Prefect artifacts of this run."""
+    from components.crawl import REPORT_FILE as CRAWL_REPORT
+    from components.modelling.evaluate import REPORT_FILE as EVALUATION_REPORT
+
+    crawl_report = (params.paths.crawl / CRAWL_REPORT).read_text(encoding="utf-8")
+    create_markdown_artifact(
+        key="crawl-report", markdown=f"# Crawl report\n\n```json\n{crawl_report}\n```", description="crawl"
+    )
+    evaluation = (params.paths.model_eval / EVALUATION_REPORT).read_text(encoding="utf-8")
+    create_markdown_artifact(key="evaluation-report", markdown=evaluation, description="evaluate")
+
+
+def _publish_decision(outcome: release.GateOutcome) -> None:
+    """The metrics table (base, challenger, champion) and the gate's decision with its reasons."""
+    create_table_artifact(
+        key="model-metrics",
+        table=release.metrics_table(outcome.challenger, outcome.champion),
+        description="test-split metrics: base model, challenger and the champion it was compared with",
+    )
+    verdict = "promoted to champion" if outcome.decision.promote else "not promoted"
+    reasons = "\n".join(f"- {reason}" for reason in outcome.decision.reasons)
+    create_markdown_artifact(
+        key="promotion-decision",
+        markdown=f"# Version {outcome.challenger.number}: {verdict}\n\n{reasons}\n",
+        description="promotion gate",
+    )

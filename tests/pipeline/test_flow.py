@@ -1,0 +1,139 @@
+"""The training flow end to end: lineage, registration, reruns, the run lock, failures and kills."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import mlflow
+import pytest
+from ruamel.yaml import YAML
+
+from components.lineage import data_hashes
+from components.registry import CHALLENGER, CHAMPION, MODEL_NAME
+from components.run_lock import run_lock
+from tests.conftest import PROJECT_ROOT
+from tests.pipeline.project import BIN, clone_project, copy_project, kill_group, run, set_params, start
+
+
+def client_for(project):
+    return mlflow.MlflowClient(f"sqlite:///{(project / 'mlruns/mlflow.db').resolve()}")
+
+
+def test_the_flow_registered_the_evaluated_model_with_its_lineage(smoke_project):
+    client = client_for(smoke_project)
+    version = client.get_model_version_by_alias(MODEL_NAME, CHALLENGER)
+    tags = version.tags
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=smoke_project, capture_output=True, text=True).stdout
+    assert tags["psyllm.git_commit"].startswith(head.strip())
+    assert tags["psyllm.profile"] == "smoke"
+    hashes = data_hashes(smoke_project / "dvc.lock")
+    assert tags["psyllm.data.data/prepared/qa"] == hashes["data/prepared/qa"]
+    assert tags["psyllm.data.data/models/finetuned"] == hashes["data/models/finetuned"]
+    assert len(tags["psyllm.prefect_flow_run"]) == 36  # a Prefect flow-run UUID
+
+    rows = json.loads((smoke_project / "data/eval/models/metrics.json").read_text())["rows"]
+    assert float(tags["metric.perplexity"]) == pytest.approx(rows["finetuned_pretrained"]["overall"]["perplexity"])
+    assert float(tags["base_metric.perplexity"]) == pytest.approx(rows["base"]["overall"]["perplexity"])
+    for section in ("## Intended use", "## Limits", "## Data", "## Evaluation", "## Lineage", "| base |"):
+        assert section in version.description
+
+    mlflow.set_tracking_uri(f"sqlite:///{(smoke_project / 'mlruns/mlflow.db').resolve()}")
+    info = mlflow.models.get_model_info(f"models:/{MODEL_NAME}/{version.version}")
+    assert info.signature.inputs.input_types() == [mlflow.types.DataType.string]
+    assert info.saved_input_example_info is not None
+    assert "psyllm_prompt_template" in info.metadata
+
+    parent = client.get_run(tags["psyllm.mlflow_parent_run"])
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["psyllm.git_commit"] == tags["psyllm.git_commit"]
+    assert parent.data.tags["psyllm.data.data/prepared/qa"] == hashes["data/prepared/qa"]
+    nested = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    steps = {run.data.tags["psyllm.step"] for run in nested}
+    assert {"pretrain", "finetune", "evaluate", "train-screener", "evaluate-screener", "register"} <= steps
+
+
+def test_the_gate_verdict_is_recorded_and_matches_the_champion_alias(smoke_project):
+    client = client_for(smoke_project)
+    version = client.get_model_version_by_alias(MODEL_NAME, CHALLENGER)
+    reasons = version.tags["psyllm.gate.reasons"].splitlines()
+    promoted = version.tags["psyllm.gate.promote"] == "true"
+    assert reasons and all(reason.startswith(("pass: ", "FAIL: ")) for reason in reasons)
+    assert promoted == all(reason.startswith("pass: ") for reason in reasons)
+    champion = client.get_registered_model(MODEL_NAME).aliases.get(CHAMPION)
+    assert (str(champion) == version.version) if promoted else champion is None
+
+
+def test_a_second_run_refuses_while_one_holds_the_project(tmp_path):
+    project = clone_project(tmp_path / "project")
+    params_before = (project / "params.yaml").read_text()
+    with run_lock(0, path=project / ".state/run.lock"):
+        started = time.monotonic()
+        completed = run(project, str(BIN / "psyllm"), "run", "--profile", "smoke", "--wait", "2")
+        waited = time.monotonic() - started
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert "another psyllm run is using this project" in completed.stderr
+    assert f"pid {os.getpid()}" in completed.stderr
+    assert waited >= 2  # it queued for --wait seconds before refusing
+    assert (project / "params.yaml").read_text() == params_before  # the profile switch never happened
+    assert not (project / "data/crawl/pages.jsonl").exists() and not (project / "mlruns").exists()
+
+
+def test_a_failing_step_fails_the_flow_with_the_steps_own_message(tmp_path):
+    project = clone_project(tmp_path / "project")
+    set_params(project, "smoke")
+    qa_file = project / "data/sample_qa/en.jsonl"
+    qa_file.write_text(qa_file.read_text() + "{not json\n")
+    completed = run(project, str(BIN / "psyllm"), "run", "--profile", "smoke")
+    assert completed.returncode == 2
+    assert "step 'prepare' failed" in completed.stderr
+    assert "data/sample_qa/en.jsonl" in completed.stderr
+    assert "Traceback" not in completed.stdout + completed.stderr
+    assert "Running stage 'pretrain'" not in completed.stdout + completed.stderr
+
+
+def test_a_flow_killed_mid_finetune_resumes_from_its_checkpoint_and_the_champion_holds(tmp_path, smoke_project):
+    project = copy_project(smoke_project, tmp_path / "project")
+    client = client_for(project)
+    challenger = str(client.get_model_version_by_alias(MODEL_NAME, CHALLENGER).version)
+    promoted = run(project, str(BIN / "psyllm"), "promote", challenger, "--reason", "baseline for the kill test")
+    assert promoted.returncode == 0, promoted.stderr
+    yaml = YAML()
+    document = yaml.load((project / "params.yaml").read_text())
+    finetune = document["smoke"]["finetune"]
+    finetune["starts"] = ["pretrained"]
+    document["smoke"]["evaluate"]["rows"] = ["base", "finetuned_pretrained"]
+    finetune["patience"] = 100
+    finetune["training"]["max_steps"] = 64  # long enough to be killed part-way
+    with (project / "params.yaml").open("w") as handle:
+        yaml.dump(document, handle)
+
+    shutil.rmtree(project / ".state/checkpoints/finetune")  # the smoke run's own, finished checkpoints
+    flow = start(project, str(BIN / "psyllm"), "run")
+    state_file = project / ".state/checkpoints/finetune/pretrained/latest/state.json"
+    deadline = time.monotonic() + 300
+    step_at_kill = 0
+    while time.monotonic() < deadline and step_at_kill < 8:
+        time.sleep(0.5)
+        if state_file.is_file():
+            step_at_kill = json.loads(state_file.read_text())["step"]
+    kill_group(flow)
+    assert 8 <= step_at_kill < 64, "finetune should be killed part-way"
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == challenger
+
+    resumed = run(project, str(BIN / "psyllm"), "run")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "finetune (pretrained): 64 steps" in resumed.stdout + resumed.stderr
+    assert "resumed from step" in resumed.stdout + resumed.stderr
+    champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    assert str(champion.version) == challenger or champion.tags.get("psyllm.gate.promote") == "true"
+
+
+def test_prefect_yaml_is_generated_from_the_one_deployment_definition():
+    from flows.deployment import DEPLOYMENT, prefect_yaml
+
+    committed = YAML(typ="safe").load((PROJECT_ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    assert committed == prefect_yaml(DEPLOYMENT, "psyllm")
