@@ -326,6 +326,8 @@ def promote(
     registry.move_alias(registry.CHAMPION, version, reason, getpass.getuser())
     was = f" (was version {previous.number})" if previous is not None else ""
     typer.echo(f"promote: psyllm version {version} is the champion{was}")
+    if registry.get(version).tags.get(f"{registry.GATE_TAG}.promote") == "false":
+        typer.echo(f"promote: note: the promotion gate refused version {version}; its reasons are on the version")
 
 
 @app.command()
