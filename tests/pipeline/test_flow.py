@@ -84,15 +84,12 @@ def test_a_second_run_refuses_while_one_holds_the_project(tmp_path):
 
 def test_a_failing_step_fails_the_flow_with_the_steps_own_message(tmp_path):
     project = clone_project(tmp_path / "project")
-    set_params(project, "smoke")
-    qa_file = project / "data/sample_qa/en.jsonl"
-    qa_file.write_text(qa_file.read_text() + "{not json\n")
+    set_params(project, "smoke", sample_site="data/no_such_site")
     completed = run(project, str(BIN / "psyllm"), "run", "--profile", "smoke")
     assert completed.returncode == 2
-    assert "step 'prepare' failed" in completed.stderr
-    assert "data/sample_qa/en.jsonl" in completed.stderr
+    assert "step 'crawl' failed: crawl.sample_site: data/no_such_site is not a folder" in completed.stderr
     assert "Traceback" not in completed.stdout + completed.stderr
-    assert "Running stage 'pretrain'" not in completed.stdout + completed.stderr
+    assert "Running stage 'prepare'" not in completed.stdout + completed.stderr
 
 
 def test_a_flow_killed_mid_finetune_resumes_from_its_checkpoint_and_the_champion_holds(tmp_path, smoke_project):
@@ -105,9 +102,10 @@ def test_a_flow_killed_mid_finetune_resumes_from_its_checkpoint_and_the_champion
     document = yaml.load((project / "params.yaml").read_text())
     finetune = document["smoke"]["finetune"]
     finetune["starts"] = ["pretrained"]
-    document["smoke"]["evaluate"]["rows"] = ["base", "finetuned_pretrained"]
     finetune["patience"] = 100
-    finetune["training"]["max_steps"] = 64  # long enough to be killed part-way
+    finetune["training"]["max_steps"] = 40  # long enough to be killed part-way
+    evaluate = document["smoke"]["evaluate"]
+    evaluate["rows"], evaluate["max_questions"] = ["finetuned_pretrained"], 2  # the champion is the reference
     with (project / "params.yaml").open("w") as handle:
         yaml.dump(document, handle)
 
@@ -121,12 +119,12 @@ def test_a_flow_killed_mid_finetune_resumes_from_its_checkpoint_and_the_champion
         if state_file.is_file():
             step_at_kill = json.loads(state_file.read_text())["step"]
     kill_group(flow)
-    assert 8 <= step_at_kill < 64, "finetune should be killed part-way"
+    assert 8 <= step_at_kill < 40, "finetune should be killed part-way"
     assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == challenger
 
     resumed = run(project, str(BIN / "psyllm"), "run")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "finetune (pretrained): 64 steps" in resumed.stdout + resumed.stderr
+    assert "finetune (pretrained): 40 steps" in resumed.stdout + resumed.stderr
     assert "resumed from step" in resumed.stdout + resumed.stderr
     champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     assert str(champion.version) == challenger or champion.tags.get("psyllm.gate.promote") == "true"

@@ -16,6 +16,7 @@ import mlflow
 import pytest
 
 from components import registry
+from components.errors import PsyllmError
 from flows.deployment import prefect_yaml, with_schedule
 from flows.training import FLOW_NAME
 from tests.conftest import PROJECT_ROOT
@@ -140,29 +141,22 @@ def test_register_promote_and_rollback_through_a_real_mlflow_server(tmp_path, sm
         assert "version 1 (already registered, no new version)" in again.stdout
         assert list((tmp_path / "mlflow/server-artifacts").rglob("model.safetensors"))
 
-        nothing_to_restore = run(project, str(BIN / "psyllm"), "rollback", MLFLOW_TRACKING_URI=uri)
-        assert nothing_to_restore.returncode == 2
-        assert "no earlier champion to roll back to" in nothing_to_restore.stderr
-
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-        first_version = registry.get("1")
-        second = registry.register(
-            first_version.model_uri, "another-digest", {"perplexity": 1.0}, {}, {}, "# a second version"
-        )
-        for version in ("1", second.number):
-            promoted = run(project, str(BIN / "psyllm"), "promote", version, MLFLOW_TRACKING_URI=uri)
-            assert promoted.returncode == 0, promoted.stderr
-        assert registry.by_alias(registry.CHAMPION).number == second.number
-
+        with pytest.raises(PsyllmError, match="no earlier champion to roll back to"):
+            registry.rollback("nothing to restore", "test")
+        with pytest.raises(PsyllmError, match="no version 99"):
+            registry.move_alias(registry.CHAMPION, "99", "test", "test")
+        registry.move_alias(registry.CHAMPION, "1", "first champion", "test")
+        second = registry.register(registry.get("1").model_uri, "another-digest", {"perplexity": 1.0}, {}, {}, "# v2")
+        promoted = run(project, str(BIN / "psyllm"), "promote", second.number, MLFLOW_TRACKING_URI=uri)
+        assert promoted.returncode == 0, promoted.stderr
+        assert f"version {second.number} is the champion (was version 1)" in promoted.stdout
         rolled_back = run(project, str(BIN / "psyllm"), "rollback", "--reason", "bad answers", MLFLOW_TRACKING_URI=uri)
         assert rolled_back.returncode == 0, rolled_back.stderr
         champion = registry.by_alias(registry.CHAMPION)
         assert champion.number == "1"
         assert champion.tags["psyllm.champion.reason"] == "rollback: bad answers"
         assert champion.tags["psyllm.champion.by"]
-
-        missing = run(project, str(BIN / "psyllm"), "promote", "99", MLFLOW_TRACKING_URI=uri)
-        assert missing.returncode == 2 and "no version 99" in missing.stderr
     local = mlflow.MlflowClient(f"sqlite:///{project / 'mlruns/mlflow.db'}")
     smoke = mlflow.MlflowClient(f"sqlite:///{smoke_project / 'mlruns/mlflow.db'}")
     name = f"name='{registry.MODEL_NAME}'"
