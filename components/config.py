@@ -325,10 +325,15 @@ def load_profile(path: Path = PARAMS_FILE) -> Profile:
     return load_params(path).active()
 
 
-def set_profile(name: str, path: Path = PARAMS_FILE) -> None:
-    """Switch the active profile by rewriting only the `profile:` line, so DVC sees the change."""
+def check_profile_name(name: str) -> None:
+    """A clear error for a profile that params.yaml does not have."""
     if name not in PROFILE_NAMES:
         raise PsyllmError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}")
+
+
+def set_profile(name: str, path: Path = PARAMS_FILE) -> None:
+    """Switch the active profile by rewriting only the `profile:` line, so DVC sees the change."""
+    check_profile_name(name)
     text = path.read_text(encoding="utf-8")
     updated, replaced = _PROFILE_LINE.subn(f"profile: {name}", text, count=1)
     if not replaced:

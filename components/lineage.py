@@ -7,6 +7,7 @@ exact data (`dvc.lock` hashes, retrievable with `dvc pull`), params and code (gi
 import hashlib
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -36,13 +37,18 @@ def git_commit(root: Path) -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
-def data_hashes(lock_file: Path = LOCK_FILE) -> dict[str, str]:
-    """Every stage output's DVC hash from dvc.lock, keyed by path (empty before the first run)."""
+def read_lock(lock_file: Path = LOCK_FILE) -> dict[str, Any]:
+    """dvc.lock's stages (each with its deps', params' and outs' recorded values); empty before a run."""
     if not lock_file.is_file():
         return {}
     lock = YAML(typ="safe").load(lock_file.read_text(encoding="utf-8")) or {}
+    return lock.get("stages") or {}
+
+
+def data_hashes(lock_file: Path = LOCK_FILE) -> dict[str, str]:
+    """Every stage output's DVC hash from dvc.lock, keyed by path (empty before the first run)."""
     hashes: dict[str, str] = {}
-    for stage in (lock.get("stages") or {}).values():
+    for stage in read_lock(lock_file).values():
         for out in stage.get("outs") or []:
             value = out.get("md5") or out.get("hash") or ""
             hashes[out["path"]] = str(value)

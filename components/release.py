@@ -15,7 +15,7 @@ from typing import Any
 from components import registry, tracking
 from components.config import Params
 from components.errors import PsyllmError
-from components.lineage import LOCK_FILE, data_hashes, folder_digest, git_commit
+from components.lineage import LOCK_FILE, data_hashes, folder_digest, git_commit, read_lock
 from components.promotion import Decision, decide
 
 EVAL_METRICS_FILE = "metrics.json"  # written by the evaluate and evaluate-screener steps
@@ -62,23 +62,15 @@ def _read_json(path: Path, produced_by: str) -> dict[str, Any]:
 
 def _check_evaluated(params: Params) -> None:
     """Refuse to register a model whose evaluation is of another model (per dvc.lock)."""
-    stages = _lock().get("stages") or {}
+    stages = read_lock()
     finetuned = str(params.paths.finetuned)
     produced = next((o.get("md5") for o in stages.get("finetune", {}).get("outs", []) if o["path"] == finetuned), None)
     evaluated = next((d.get("md5") for d in stages.get("evaluate", {}).get("deps", []) if d["path"] == finetuned), None)
     if produced is None or produced != evaluated:
         raise PsyllmError(
-            "the evaluation in dvc.lock is not of the current fine-tuned model; run `psyllm run` "
-            "(or `dvc repro evaluate`) before registering"
+            f"{LOCK_FILE}: the recorded evaluation is not of the current fine-tuned model (or nothing is "
+            "recorded yet); run `psyllm run` (or `dvc repro evaluate`) before registering"
         )
-
-
-def _lock() -> dict[str, Any]:
-    from ruamel.yaml import YAML
-
-    if not LOCK_FILE.is_file():
-        raise PsyllmError(f"{LOCK_FILE}: missing; run `psyllm run` before registering")
-    return YAML(typ="safe").load(LOCK_FILE.read_text(encoding="utf-8")) or {}
 
 
 def register(params: Params, lineage: dict[str, str]) -> Registration:

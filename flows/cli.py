@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from components.config import PROFILE_NAMES, load_params
+from components.config import PROFILE_NAMES, check_profile_name, load_params
 from components.errors import TRANSIENT_EXIT_CODE, PsyllmError, is_transient
 
 app = typer.Typer(
@@ -257,13 +257,10 @@ def run(
 ) -> None:
     """Run the training flow: every stale DVC stage, then register and gate the promotion."""
     from components.run_lock import run_lock
-    from flows.environment import configure_prefect
 
-    if profile is not None and profile not in PROFILE_NAMES:
-        raise PsyllmError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}")
-    configure_prefect(Path.cwd())
-    # Stages run `psyllm <step>` and `dvc`: make sure they find this environment's.
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    if profile is not None:
+        check_profile_name(profile)
+    _prepare_flow_environment()
     with run_lock(wait):  # before Prefect starts, so a refused run never touches its database
         from flows.training import training
 
@@ -278,6 +275,14 @@ def run(
     champion = f"version {summary['champion']}" if summary["champion"] else "none yet"
     pushed = f"; data pushed to DVC remote {summary['pushed_to']!r}" if summary["pushed_to"] else ""
     typer.echo(f"run: champion: {champion}{pushed}. Reports: {_reports()}")
+
+
+def _prepare_flow_environment() -> None:
+    """Prefect's project-local settings, and this environment's `psyllm` and `dvc` first on PATH for the stages."""
+    from flows.environment import configure_prefect
+
+    configure_prefect(Path.cwd())
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def _reports() -> str:
@@ -354,19 +359,17 @@ def schedule(
 ) -> None:
     """Serve scheduled retraining from this machine (flow.serve), or write the same deployment to prefect.yaml."""
     from flows import deployment
-    from flows.environment import configure_prefect
 
     if cron is not None:
         deployment.check_cron(cron)
-    if profile is not None and profile not in PROFILE_NAMES:
-        raise PsyllmError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    if profile is not None:
+        check_profile_name(profile)
     spec = deployment.with_schedule(cron, profile)
     if write_prefect_yaml:
         path = deployment.write_prefect_yaml(spec, work_pool)
         typer.echo(f"schedule: wrote {path} (deploy with `prefect deploy --all` on a server with pool {work_pool!r})")
         return
-    configure_prefect(Path.cwd())
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    _prepare_flow_environment()
     typer.echo(f"schedule: serving {spec.name!r} on cron {spec.cron!r} ({spec.timezone}); Ctrl-C stops it")
     deployment.serve(spec)
 
