@@ -277,6 +277,34 @@ class PromotionPolicy(StrictModel):
     screening_min_precision: Annotated[float, Field(ge=0, le=1)]
 
 
+class BatchingConfig(StrictModel):
+    """How the service groups concurrent requests into one decoding batch of `generation.batch_size`."""
+
+    max_wait_ms: Annotated[int, Field(ge=0)]
+    max_queue: Positive  # waiting requests; one more gets 503 with Retry-After
+    retry_after_s: Positive
+
+
+class ServeConfig(StrictModel):
+    """The service's settings; the environment overrides the deployment-specific ones.
+
+    PSYLLM_MODEL, PSYLLM_STORE_URL, PSYLLM_STORE_TEXT and PSYLLM_REGION override `model`,
+    `store_url`, `store_text` and `region`; the case-queue API key comes only from
+    PSYLLM_API_KEY, never from a file in the repository.
+    """
+
+    model: str
+    store_url: str
+    store_text: bool
+    region: str | None
+    max_question_chars: Positive
+    max_description_chars: Positive
+    max_description_tokens: Positive
+    max_new_tokens: Positive  # the most a request may ask for; `generation.max_new_tokens` is the default
+    generation: GenerationConfig
+    batching: BatchingConfig
+
+
 class Params(StrictModel):
     """The whole of params.yaml."""
 
@@ -284,6 +312,7 @@ class Params(StrictModel):
     paths: Paths
     screening: ScreeningConfig
     promotion: PromotionPolicy
+    serve: ServeConfig
     smoke: Profile
     default: Profile
     paper: Profile

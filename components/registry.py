@@ -9,8 +9,11 @@ metrics and lineage as tags, so the gate and a reader need nothing but the regis
 
 import json
 import math
+import re
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
@@ -18,7 +21,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from components.errors import PsyllmError
-from components.tracking import MODEL_DIGEST_TAG, connect
+from components.modelling.prompt import TEMPLATE_FILE
+from components.tracking import MODEL_DIGEST_TAG, TEMPLATE_METADATA_KEY, connect
 
 MODEL_NAME = "psyllm"
 CHALLENGER = "challenger"
@@ -27,6 +31,8 @@ HISTORY_TAG = "psyllm.champion_history"
 METRIC_PREFIX = "metric."
 BASE_METRIC_PREFIX = "base_metric."
 GATE_TAG = "psyllm.gate"
+# In an exported model folder: the registered version it is, which the service reports.
+VERSION_FILE = "registered_version.txt"
 
 
 @dataclass(frozen=True)
@@ -151,3 +157,48 @@ def record_decision(number: str, promote: bool, reasons: list[str]) -> None:
     client = _client()
     client.set_model_version_tag(MODEL_NAME, number, f"{GATE_TAG}.promote", str(promote).lower())
     client.set_model_version_tag(MODEL_NAME, number, f"{GATE_TAG}.reasons", "\n".join(reasons))
+
+
+_MODEL_URI = re.compile(rf"^models:/{MODEL_NAME}(?:@(?P<alias>[\w-]+)|/(?P<number>\d+))$")
+
+
+def resolve(model_uri: str) -> Version:
+    """The version a `models:/psyllm@alias` or `models:/psyllm/N` URI names, with a clear error if none."""
+    found = _MODEL_URI.match(model_uri)
+    if found is None:
+        raise PsyllmError(f"{model_uri!r}: expected models:/{MODEL_NAME}@ALIAS or models:/{MODEL_NAME}/NUMBER")
+    if found["number"]:
+        return get(found["number"])
+    version = by_alias(found["alias"])
+    if version is None:
+        hint = " (the gate has not promoted any version; see `psyllm promote`)" if found["alias"] == CHAMPION else ""
+        raise PsyllmError(f"no version of {MODEL_NAME!r} holds the alias {found['alias']!r}{hint}")
+    return version
+
+
+def export_model(version: Version, destination: Path) -> Path:
+    """A registered version as a plain model folder (weights, tokenizer, prompt template) in `destination`.
+
+    The folder is what `load_model` and `PromptTemplate.load` open, so serving loads a
+    registered model exactly as it loads a fine-tuned folder. An exported folder is reused.
+    """
+    folder = destination / f"{MODEL_NAME}-v{version.number}-{version.digest[:12]}"
+    if (folder / TEMPLATE_FILE).is_file():
+        return folder
+    _client()
+    staging = folder.with_name(f"{folder.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    downloaded = Path(
+        mlflow.artifacts.download_artifacts(artifact_uri=version.model_uri, dst_path=str(staging / "mlflow"))
+    )
+    info = mlflow.models.get_model_info(version.model_uri)
+    if TEMPLATE_METADATA_KEY not in (info.metadata or {}):
+        raise PsyllmError(f"{version.model_uri} has no prompt template in its metadata; it was not logged by psyllm")
+    for part in (downloaded / "model", downloaded / "components" / "tokenizer"):
+        shutil.copytree(part, staging / "model", dirs_exist_ok=True)
+    (staging / "model" / TEMPLATE_FILE).write_text(json.dumps(info.metadata[TEMPLATE_METADATA_KEY]), encoding="utf-8")
+    (staging / "model" / VERSION_FILE).write_text(f"{MODEL_NAME}/{version.number}", encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    (staging / "model").rename(folder)
+    shutil.rmtree(staging)
+    return folder

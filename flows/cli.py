@@ -275,6 +275,12 @@ def run(
     champion = f"version {summary['champion']}" if summary["champion"] else "none yet"
     pushed = f"; data pushed to DVC remote {summary['pushed_to']!r}" if summary["pushed_to"] else ""
     typer.echo(f"run: champion: {champion}{pushed}. Reports: {_reports()}")
+    serve = "psyllm serve" if summary["champion"] else "psyllm serve --model models:/psyllm@challenger"
+    typer.echo(f"next: `{serve}` (the web page is at http://127.0.0.1:3000/), then ask:")
+    typer.echo(
+        "  curl -s -X POST http://127.0.0.1:3000/answer -H 'content-type: application/json' "
+        """-d '{"question": "How can I stop worrying at night?"}'"""
+    )
 
 
 def _prepare_flow_environment() -> None:
@@ -372,6 +378,41 @@ def schedule(
     _prepare_flow_environment()
     typer.echo(f"schedule: serving {spec.name!r} on cron {spec.cron!r} ({spec.timezone}); Ctrl-C stops it")
     deployment.serve(spec)
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        str | None, typer.Option(help="A models:/psyllm@ALIAS or models:/psyllm/N URI, or a model folder.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
+) -> None:
+    """Serve answers, screening, ratings, the case queue and the web page (BentoML; default: the champion)."""
+    from components.serving.runtime import MODEL_ENV, model_folder, model_version, screener_folder, serve_config
+
+    # Resolved here, so a missing champion or screener is one clear line rather than a server log.
+    folder = model_folder(model or serve_config(Path.cwd()).model, Path.cwd())
+    screener_folder(Path.cwd())
+    typer.echo(f"serve: {model_version(folder)} on http://{host}:{port}/ (Ctrl-C stops it)")
+    bentoml = Path(sys.executable).parent / "bentoml"
+    os.environ[MODEL_ENV] = str(folder.resolve())
+    os.execv(bentoml, [str(bentoml), "serve", "service:PsyLLM", "--host", host, "--port", str(port)])
+
+
+@app.command()
+def package(
+    model: Annotated[
+        str | None, typer.Option(help="A models:/psyllm@ALIAS or models:/psyllm/N URI, or a model folder.")
+    ] = None,
+) -> None:
+    """Build a Bento that carries the champion (or --model) and the screener; it serves with no tracking server."""
+    from components.serving.bento import package as build
+    from components.serving.runtime import serve_config
+
+    tag = build(Path.cwd(), model or serve_config(Path.cwd()).model)
+    typer.echo(f"package: built Bento {tag}; serve it with `bentoml serve {tag}`")
+    typer.echo(f"package: `bentoml containerize {tag}` builds a container image (needs a Docker engine)")
 
 
 def main() -> None:

@@ -1,12 +1,15 @@
 """Temporary copies of the project, as a fresh clone would be, for end-to-end runs."""
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 from ruamel.yaml import YAML
 
 from tests.conftest import PROJECT_ROOT, free_port
@@ -69,9 +72,22 @@ def start(project: Path, *command: str, **env: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def kill_group(process: subprocess.Popen[str]) -> None:
+def kill_group(process: subprocess.Popen[str], timeout: float = 60) -> None:
+    """SIGKILL a started command and all its descendants, and wait until every one has gone.
+
+    The children are orphaned, and until init reaps them they still count as alive: DVC's lock
+    would then refuse the next `dvc repro` with "is busy, it is being blocked by" their pids.
+    """
+    members = [process.pid, *(child.pid for child in psutil.Process(process.pid).children(recursive=True))]
     os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    for pid in members[1:]:  # children that started sessions of their own (BentoML's workers do)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while any(psutil.pid_exists(pid) for pid in members):
+        assert time.monotonic() < deadline, f"killed processes not reaped after {timeout} s: {members}"
+        time.sleep(0.1)
 
 
 def copy_project(source: Path, destination: Path) -> Path:

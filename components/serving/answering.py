@@ -1,0 +1,187 @@
+"""One answer, start to finish: check, screen, record, lead with help when urgent, stream, screen again.
+
+Every path to model text goes through `Answerer.events`:
+1. the request is checked (clear `InvalidRequest` messages, nothing stored);
+2. the message is screened before any model text exists, and the verdict is the first event;
+3. the answer (and for an urgent message its case for the counsellors' queue) is recorded;
+4. an urgent or elevated message gets the fixed, human-written `crisis_reply` next, so model
+   text is never the whole reply; when the service is too busy to generate, an urgent message
+   still gets that reply, and only a message with no risk gets 503;
+5. model text streams in pieces, and the answer so far is screened before each piece is
+   released: an answer that itself reads as urgent is withheld, recorded and logged.
+Logs carry request ids, levels and categories, never what a person wrote.
+"""
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from components.config import ServeConfig
+from components.errors import PsyllmError
+from components.language import detect_language
+from components.modelling.generate import prompt_limit
+from components.modelling.prompt import PromptTemplate, encode_prompt
+from components.screening import Screener, Screening, crisis_reply
+from components.screening.crisis import reply_language
+from components.screening.screener import InvalidMessage, check_message
+from components.serving.batching import GenerationQueue, QueueFull
+from components.serving.store import IssuedAnswer, Store, new_request_id
+
+log = logging.getLogger(__name__)
+# Release model text in pieces of about a clause, each screened with everything before it.
+_PIECE_END = re.compile(r"[.!?。！？；;\n]\s*$")
+_PIECE_CHARS = 40
+WITHHELD_NOTICE = {
+    "en": (
+        "The generated answer was withheld by our safety check. Please talk to a counsellor or one of "
+        "the services above; if you are in danger, call your local emergency number."
+    ),
+    "zh": (
+        "生成的回答未通过安全检查，已被拦截。请联系心理咨询师或上面列出的求助渠道；如有危险，请立即拨打当地急救电话。"
+    ),
+}
+
+
+class InvalidRequest(PsyllmError, ValueError):
+    """A request the service cannot answer as given; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    question: str
+    description: str
+    max_new_tokens: int
+
+
+def check_request(question: object, description: object, max_new_tokens: object, config: ServeConfig) -> AnswerRequest:
+    """The request with defaults filled in, or InvalidRequest naming the field."""
+    try:
+        question = check_message(question)
+    except InvalidMessage as bad:
+        raise InvalidRequest(f"question: {bad}") from bad
+    if len(question) > config.max_question_chars:
+        raise InvalidRequest(
+            f"question: too long ({len(question):,} characters; the limit is {config.max_question_chars:,})"
+        )
+    if description is None:
+        description = ""
+    if not isinstance(description, str):
+        raise InvalidRequest(f"description: must be text, not {type(description).__name__}")
+    if len(description) > config.max_description_chars:
+        raise InvalidRequest(
+            f"description: too long ({len(description):,} characters; the limit is {config.max_description_chars:,})"
+        )
+    if max_new_tokens is None:
+        max_new_tokens = config.generation.max_new_tokens
+    whole = isinstance(max_new_tokens, int) and not isinstance(max_new_tokens, bool)
+    if not whole or not 1 <= max_new_tokens <= config.max_new_tokens:
+        raise InvalidRequest(f"max_new_tokens: must be a whole number from 1 to {config.max_new_tokens}")
+    return AnswerRequest(question, description, max_new_tokens)
+
+
+def screening_json(screening: Screening) -> dict[str, Any]:
+    """The screening object as the API returns it."""
+    return {
+        "urgent": screening.urgent,
+        "level": screening.level,
+        "categories": list(screening.categories),
+        "reasons": list(screening.reasons),
+    }
+
+
+class Answerer:
+    """The model, screener and store behind the service's answer endpoints."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        template: PromptTemplate,
+        screener: Screener,
+        store: Store,
+        config: ServeConfig,
+        model_version: str,
+    ) -> None:
+        self.model, self.tokenizer, self.template = model, tokenizer, template
+        self.screener, self.store, self.config = screener, store, config
+        self.model_version = model_version
+        self.generator = GenerationQueue(model, tokenizer, template, config.generation, config.batching)
+
+    def close(self) -> None:
+        self.generator.close()
+        self.store.close()
+
+    async def events(self, request: AnswerRequest) -> AsyncIterator[dict[str, Any]]:
+        """The answer as events: screening, then crisis (if any), text pieces, and done or withheld."""
+        message = f"{request.question}\n{request.description}".strip()
+        screening = self.screener.screen(message)
+        language = detect_language(message)
+        request_id = new_request_id()
+        pieces = None
+        try:
+            limit = prompt_limit(self.model, request.max_new_tokens)
+            prompt = encode_prompt(
+                self.tokenizer, self.template, request.question, request.description, language,
+                self.config.max_description_tokens,
+            )[-limit:]  # fmt: skip
+            pieces = self.generator.submit(prompt, request.max_new_tokens)
+        except QueueFull:
+            if screening.level == "none":
+                raise
+        issued = IssuedAnswer(request_id, self.model_version, screening.level, screening.categories, request.question)
+        await asyncio.to_thread(self.store.record_answer, issued, screening.urgent)
+        log.info("request %s: screened %s %s", request_id, screening.level, ",".join(screening.categories) or "-")
+        if screening.urgent:
+            log.warning("request %s: urgent case queued for a counsellor", request_id)
+        yield {"type": "screening", "request_id": request_id, "model_version": self.model_version,
+               "screening": screening_json(screening)}  # fmt: skip
+        reply = crisis_reply(screening, self.config.region, language)
+        if reply is not None:
+            services = [{"name": service.names[reply.language], "phone": service.phone, "text": service.text,
+                         "url": service.url} for service in reply.services]  # fmt: skip
+            yield {"type": "crisis", "text": reply.text, "region": reply.region, "services": services}
+        if pieces is None:
+            yield {"type": "done", "request_id": request_id, "generated": False}
+            return
+        async for event in self._screened(pieces, request_id, reply_language(language)):
+            yield event
+
+    async def _screened(
+        self, pieces: AsyncGenerator[str, None], request_id: str, language: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Model text in clause-sized pieces, each released only if the answer so far is not urgent."""
+        released, pending = "", ""
+        async for piece in pieces:
+            pending += piece
+            if len(pending) < _PIECE_CHARS and not _PIECE_END.search(pending):
+                continue
+            if self._reads_as_harm(released + pending):
+                async for event in self._withhold(pieces, request_id, language):
+                    yield event
+                return
+            yield {"type": "text", "text": pending}
+            released, pending = released + pending, ""
+        if pending and self._reads_as_harm(released + pending):
+            async for event in self._withhold(pieces, request_id, language):
+                yield event
+            return
+        if pending:
+            yield {"type": "text", "text": pending}
+        yield {"type": "done", "request_id": request_id, "generated": True}
+
+    def _reads_as_harm(self, answer: str) -> bool:
+        return bool(answer.strip()) and self.screener.screen(answer).urgent
+
+    async def _withhold(
+        self, pieces: AsyncGenerator[str, None], request_id: str, language: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        await pieces.aclose()  # frees the row in the batch
+        await asyncio.to_thread(self.store.mark_withheld, request_id)
+        log.warning("request %s: generated answer withheld (it screened as urgent)", request_id)
+        yield {"type": "withheld", "text": WITHHELD_NOTICE[language]}
+        yield {"type": "done", "request_id": request_id, "generated": False}

@@ -1,0 +1,86 @@
+"""Assembling the service from params.yaml and the environment: settings, model, screener, store.
+
+The model is `$PSYLLM_MODEL`, else the folder a Bento carries (`build/bento/model`, put there
+by `psyllm package`, so a built Bento serves with no tracking server), else `serve.model`
+(default `models:/psyllm@champion`). A registry URI is exported once into `.cache/serving/` as a
+plain folder; a folder is used as it is. The screener is found the same way.
+"""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from components import registry
+from components.config import ServeConfig, load_params
+from components.errors import PsyllmError
+from components.modelling.base_model import load_model
+from components.modelling.prompt import PromptTemplate
+from components.screening.screener import DEFAULT_SCREENER_DIR, MANIFEST_FILE, SCREENER_DIR_ENV, Screener
+from components.serving.answering import Answerer
+from components.serving.store import Store, resolve_store_url
+
+MODEL_ENV = "PSYLLM_MODEL"
+STORE_URL_ENV = "PSYLLM_STORE_URL"
+STORE_TEXT_ENV = "PSYLLM_STORE_TEXT"
+REGION_ENV = "PSYLLM_REGION"
+API_KEY_ENV = "PSYLLM_API_KEY"
+# What `psyllm package` bakes into a Bento; it exists only inside a built Bento.
+BAKED_DIR = Path("build/bento")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def serve_config(root: Path, environ: Mapping[str, str] = os.environ) -> ServeConfig:
+    """`serve:` from params.yaml with the environment's overrides applied (and checked)."""
+    config = load_params(root / "params.yaml").serve
+    update: dict[str, object] = {}
+    if MODEL_ENV in environ:
+        update["model"] = environ[MODEL_ENV]
+    elif (root / BAKED_DIR / "model").is_dir():
+        update["model"] = str(BAKED_DIR / "model")
+    if STORE_URL_ENV in environ:
+        update["store_url"] = environ[STORE_URL_ENV]
+    if REGION_ENV in environ:
+        update["region"] = environ[REGION_ENV] or None
+    if STORE_TEXT_ENV in environ:
+        flag = environ[STORE_TEXT_ENV].strip().lower()
+        if flag not in _TRUE | _FALSE:
+            raise PsyllmError(f"{STORE_TEXT_ENV}: expected true or false, got {environ[STORE_TEXT_ENV]!r}")
+        update["store_text"] = flag in _TRUE
+    return config.model_copy(update=update)
+
+
+def model_folder(source: str, root: Path) -> Path:
+    """The folder to load for `source`: a registry URI exported once, or a folder as it is."""
+    if source.startswith("models:/"):
+        return registry.export_model(registry.resolve(source), root / ".cache" / "serving")
+    folder = Path(source) if Path(source).is_absolute() else root / source
+    if not folder.is_dir():
+        raise PsyllmError(f"serve.model: {source} is neither a models:/ URI nor a model folder")
+    return folder
+
+
+def model_version(folder: Path) -> str:
+    """What the service reports as `model_version`: the registered version if exported, else the folder."""
+    recorded = folder / registry.VERSION_FILE
+    return recorded.read_text(encoding="utf-8").strip() if recorded.is_file() else str(folder)
+
+
+def screener_folder(root: Path, environ: Mapping[str, str] = os.environ) -> Path:
+    """$PSYLLM_SCREENER_DIR, else a Bento's baked one, else data/screener, checked to hold a trained screener."""
+    baked = BAKED_DIR / "screener"
+    folder = Path(environ.get(SCREENER_DIR_ENV, baked if (root / baked).is_dir() else DEFAULT_SCREENER_DIR))
+    folder = folder if folder.is_absolute() else root / folder
+    if not (folder / MANIFEST_FILE).is_file():
+        raise PsyllmError(f"no trained screener in {folder}/; run `psyllm run` (or set {SCREENER_DIR_ENV})")
+    return folder
+
+
+def build_answerer(root: Path, environ: Mapping[str, str] = os.environ) -> Answerer:
+    """Everything an answer needs, loaded once at start-up; a clear PsyllmError if anything is missing."""
+    config = serve_config(root, environ)
+    folder = model_folder(config.model, root)
+    template = PromptTemplate.load(folder)
+    model, tokenizer = load_model(folder)
+    screener = Screener.load(screener_folder(root, environ))
+    store = Store(resolve_store_url(config.store_url, root), config.store_text)
+    return Answerer(model, tokenizer, template, screener, store, config, model_version(folder))

@@ -1,0 +1,230 @@
+"""The Psy-LLM service: BentoML endpoints for answers, screening and ratings; a page and the case queue.
+
+`psyllm serve` runs it from the project (`bentoml serve service:PsyLLM`); `psyllm package`
+bakes the champion into a Bento. Every answer path screens first (components/serving/answering.py).
+Errors are JSON `{"error": ...}` with a 4xx status (503 with Retry-After when busy), never a trace;
+logs carry request ids and screening levels, never what a person wrote.
+"""
+
+import hmac
+import json
+import logging
+import os
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Annotated, Any
+
+import bentoml
+from fastapi import FastAPI, Header
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import Field, StrictInt, ValidationError
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from components.errors import PsyllmError
+from components.screening.screener import InvalidMessage
+from components.serving.answering import Answerer, check_request, screening_json
+from components.serving.batching import QueueFull
+from components.serving.runtime import API_KEY_ENV, build_answerer
+from components.serving.store import AlreadyRated, UnknownRequest
+
+ROOT = Path(__file__).resolve().parent
+PAGE = (ROOT / "components" / "serving" / "page.html").read_text(encoding="utf-8")
+Score = Annotated[StrictInt, Field(ge=1, le=5)]
+API_ROUTES = {"/answer", "/answer_stream", "/screen", "/feedback"}
+log = logging.getLogger("psyllm.service")
+
+
+class _NoInputValues(logging.Filter):
+    """BentoML logs a rejected request's validation error with its input values; keep only where and why."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            where = "; ".join(f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" for problem in error.errors())
+            record.msg, record.args, record.exc_info = f"{record.getMessage()}: rejected input ({where})", (), None
+            record.levelno, record.levelname = logging.INFO, "INFO"  # the client's mistake, not the service's
+        return True
+
+
+logging.getLogger("bentoml._internal.server.http_app").addFilter(_NoInputValues())
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _refusal(error: PsyllmError) -> JSONResponse:
+    """The HTTP answer to a request the service refuses."""
+    if isinstance(error, QueueFull):
+        return _error(503, str(error), {"Retry-After": str(error.retry_after_s)})
+    if isinstance(error, UnknownRequest):
+        return _error(404, str(error))
+    if isinstance(error, AlreadyRated):
+        return _error(409, str(error))
+    return _error(400, str(error))
+
+
+class JsonBodiesOnly:
+    """Refuse a non-JSON body to the API with 415 before BentoML parses it (its form parser answers a
+    malformed multipart body with a 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in API_ROUTES:
+            content_type = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+            if content_type not in ("", "application/json"):
+                refusal = _error(415, f"send the body as JSON (content-type: application/json), not {content_type!r}")
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+# The page's own inline script and style only: an injected <script> would not run even if shown.
+_PAGE_POLICY = "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'"
+
+
+def _answerer() -> Answerer:
+    return bentoml.get_current_service().answerer
+
+
+def _authorised(api_key: str | None) -> JSONResponse | None:
+    expected = os.environ.get(API_KEY_ENV)
+    if not expected:
+        return _error(401, f"the case queue is off: set {API_KEY_ENV} on the server")
+    if api_key is None or not hmac.compare_digest(api_key.encode(), expected.encode()):
+        return _error(401, "missing or wrong X-API-Key header")
+    return None
+
+
+@web.get("/", response_class=HTMLResponse)
+def page() -> HTMLResponse:
+    return HTMLResponse(PAGE, headers={"Content-Security-Policy": _PAGE_POLICY})
+
+
+ApiKey = Annotated[str | None, Header()]
+
+
+@web.get("/cases")
+def open_cases(status: str | None = None, x_api_key: ApiKey = None) -> JSONResponse:
+    """Urgent cases for counsellors (newest first), with the question only if text storage is on."""
+    if refused := _authorised(x_api_key):
+        return refused
+    if status not in (None, "open", "resolved"):
+        return _error(400, "status: expected open or resolved")
+    return JSONResponse({"cases": _answerer().store.cases(status)})
+
+
+@web.post("/cases/{case_id}/resolve")
+def resolve_case(case_id: int, resolved_by: str = "counsellor", x_api_key: ApiKey = None) -> JSONResponse:
+    """Close a case once a counsellor has acted on it."""
+    if refused := _authorised(x_api_key):
+        return refused
+    try:
+        return JSONResponse(_answerer().store.resolve_case(case_id, resolved_by[:100]))
+    except PsyllmError as refusal:
+        return _refusal(refusal)
+
+
+@web.get("/ratings")
+def export_ratings(x_api_key: ApiKey = None) -> JSONResponse:
+    """Every rating with its model version: the paper's human evaluation, for export."""
+    if refused := _authorised(x_api_key):
+        return refused
+    return JSONResponse({"ratings": _answerer().store.ratings()})
+
+
+@bentoml.service(
+    name="psyllm",
+    workers=1,
+    traffic={"timeout": 300, "max_concurrency": 64},
+    http={"cors": {"enabled": False}},
+    endpoints={"livez": "/livez", "readyz": "/readyz"},
+)
+@bentoml.asgi_app(web, path="/")
+class PsyLLM:
+    """One process holds the model; concurrent requests share its decoding batches."""
+
+    def __init__(self) -> None:
+        self.answerer = build_answerer(Path.cwd())
+
+    def __is_ready__(self) -> bool:
+        return self.answerer.generator.alive()
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        self.answerer.close()
+
+    @bentoml.api(route="/screen")
+    def screen(self, text: str) -> dict[str, Any]:
+        """The screening verdict for a message: urgent, level, categories and reasons."""
+        try:
+            return screening_json(self.answerer.screener.screen(text))
+        except InvalidMessage as bad:
+            return _refusal(bad)
+
+    @bentoml.api(route="/answer")
+    async def answer(self, question: str, description: str = "", max_new_tokens: int | None = None) -> dict[str, Any]:
+        """The whole answer at once: `{answer, screening, model_version, request_id, withheld}`."""
+        try:
+            request = check_request(question, description, max_new_tokens, self.answerer.config)
+            parts, reply = [], {}
+            async for event in self.answerer.events(request):
+                if event["type"] == "screening":
+                    reply = {key: event[key] for key in ("screening", "model_version", "request_id")}
+                elif event["type"] in ("crisis", "withheld"):
+                    parts.append(event["text"] + "\n\n")
+                    reply["withheld"] = event["type"] == "withheld"
+                elif event["type"] == "text":
+                    parts.append(event["text"])
+        except PsyllmError as refusal:
+            return _refusal(refusal)
+        return {"answer": "".join(parts).strip(), "withheld": False, **reply}
+
+    @bentoml.api(route="/answer_stream")
+    async def answer_stream(
+        self, ctx: bentoml.Context, question: str, description: str = "", max_new_tokens: int | None = None
+    ) -> AsyncGenerator[str, None]:
+        """The answer as JSON lines: screening first, then crisis help (if any), text pieces, and done."""
+        ctx.response.metadata["content-type"] = "application/x-ndjson"
+        try:
+            request = check_request(question, description, max_new_tokens, self.answerer.config)
+            events = self.answerer.events(request)
+            first = await anext(events)
+        except PsyllmError as refusal:
+            response = _refusal(refusal)
+            ctx.response.status_code = response.status_code
+            ctx.response.metadata["content-type"] = "application/json"
+            if "retry-after" in response.headers:
+                ctx.response.metadata["retry-after"] = response.headers["retry-after"]
+            yield response.body.decode()
+            return
+        yield json.dumps(first, ensure_ascii=False) + "\n"
+        async for event in events:
+            yield json.dumps(event, ensure_ascii=False) + "\n"
+
+    @bentoml.api(route="/feedback")
+    def feedback(
+        self,
+        request_id: Annotated[str, Field(max_length=64)],
+        helpfulness: Score,
+        fluency: Score,
+        relevance: Score,
+        logic: Score,
+        comment: Annotated[str, Field(max_length=2000)] | None = None,
+        rater_id: Annotated[str, Field(max_length=100)] | None = None,
+    ) -> dict[str, Any]:
+        """One person's rating of one answer on the paper's four 1–5 scales (once per rater)."""
+        scores = {"helpfulness": helpfulness, "fluency": fluency, "relevance": relevance, "logic": logic}
+        try:
+            rating_id = self.answerer.store.add_rating(request_id, scores, rater_id, comment)
+        except PsyllmError as refusal:
+            return _refusal(refusal)
+        log.info("request %s: rated", request_id)
+        return {"rating_id": rating_id, "request_id": request_id}
+
+
+PsyLLM.add_asgi_middleware(JsonBodiesOnly)

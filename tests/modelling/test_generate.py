@@ -1,0 +1,95 @@
+"""The one decoding loop: same tokens as Hugging Face's `generate`, per-row limits, and streamable text."""
+
+import torch
+from transformers import GenerationConfig as HfGenerationConfig
+
+from components.config import GenerationConfig
+from components.modelling.generate import AnswerText, Question, decode, generate_answers
+from components.modelling.prompt import PromptTemplate, encode_prompt
+
+GREEDY = GenerationConfig(
+    max_new_tokens=12, do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.1, batch_size=3
+)
+QUESTIONS = [
+    Question("How can I sleep better?", "", "en"),
+    Question("我总是很焦虑，怎么办？", "工作压力很大，晚上睡不着。", "zh"),
+    Question("What is CBT?", "A friend mentioned it.", "en"),
+]
+
+
+def prompts(tokenizer):
+    template = PromptTemplate()
+    return [encode_prompt(tokenizer, template, q.question, q.description, q.language, 64) for q in QUESTIONS]
+
+
+def test_decode_chooses_the_tokens_generate_chooses_with_left_padding(tiny_model, tiny_tokenizer):
+    ids = prompts(tiny_tokenizer)
+    assert len({len(row) for row in ids}) == 3  # different lengths: rows really are padded
+    produced = [[] for _ in ids]
+    for emitted in decode(tiny_model, ids, [12, 12, 12], GREEDY, tiny_tokenizer.pad_token_id, -1):
+        for row, token in emitted:
+            produced[row].append(token)
+    for row, prompt in enumerate(ids):  # one row at a time: Hugging Face's own reference, no padding involved
+        reference = tiny_model.generate(
+            input_ids=torch.tensor([prompt]),
+            generation_config=HfGenerationConfig(
+                max_new_tokens=12, do_sample=False, repetition_penalty=1.1, pad_token_id=0, eos_token_id=None
+            ),
+        )
+        assert produced[row] == reference[0, len(prompt) :].tolist()
+
+
+def test_each_row_keeps_its_own_limit_and_a_stopped_row_ends(tiny_model, tiny_tokenizer):
+    ids = prompts(tiny_tokenizer)
+    counts = [0, 0, 0]
+    for emitted in decode(
+        tiny_model,
+        ids,
+        [2, 7, 5],
+        GREEDY,
+        tiny_tokenizer.pad_token_id,
+        -1,
+        stopped=lambda row: row == 2 and counts[2] >= 3,
+    ):
+        for row, _ in emitted:
+            counts[row] += 1
+    assert counts == [2, 7, 3]
+
+
+class CharTokenizer:
+    """Decodes token ids as characters, so a test can write the exact text a model 'generates'."""
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(chr(i) for i in ids)
+
+
+def test_answer_text_is_released_in_order_and_cut_before_a_new_question():
+    text = AnswerText(CharTokenizer(), PromptTemplate())
+    released = "".join(text.push(ord(c)) for c in "  Try a wind-down routine.\nQuestion: more?")
+    assert text.cut
+    released += text.finish()
+    assert released == "Try a wind-down routine."
+
+
+def test_held_back_text_is_released_when_the_row_finishes():
+    text = AnswerText(CharTokenizer(), PromptTemplate())
+    streamed = [text.push(ord(c)) for c in "Breathe slowly.\nQ"]
+    assert "".join(streamed) == "Breathe slowly.\nQ"[: len("".join(streamed))]  # a prefix: nothing taken back
+    assert "".join(streamed) + text.finish() == "Breathe slowly.\nQ"
+
+
+def test_generate_answers_is_the_streamed_text(tiny_model, tiny_tokenizer):
+    template = PromptTemplate()
+    answers = generate_answers(tiny_model, tiny_tokenizer, template, QUESTIONS, GREEDY, 64)
+    streamed = []
+    for prompt in prompts(tiny_tokenizer):
+        text = AnswerText(tiny_tokenizer, template)
+        pieces = [
+            text.push(token)
+            for emitted in decode(
+                tiny_model, [prompt], [12], GREEDY, tiny_tokenizer.pad_token_id, tiny_tokenizer.eos_token_id
+            )
+            for _, token in emitted
+        ]
+        streamed.append("".join(pieces) + text.finish())
+    assert answers == streamed

@@ -1,0 +1,82 @@
+"""Real servers for the serving tests: the service itself (`psyllm serve`, `bentoml serve`) and PostgreSQL."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.conftest import free_port
+from tests.pipeline.project import environment, kill_group
+from tests.pipeline.servers import wait_until_healthy
+
+API_KEY = "counsellor-test-key"
+
+
+def service_environment(smoke_project: Path, store_url: str) -> dict[str, str]:
+    """The smoke run's fine-tuned model and screener, a store of the test's own, and the case-queue key."""
+    return {
+        "PSYLLM_MODEL": str(smoke_project / "data/models/finetuned/pretrained"),
+        "PSYLLM_SCREENER_DIR": str(smoke_project / "data/screener"),
+        "PSYLLM_STORE_URL": store_url,
+        "PSYLLM_API_KEY": API_KEY,
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+
+
+@contextmanager
+def running(cwd: Path, command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    """Start a service command (output to `log`), wait until /readyz answers, yield its base URL; kill it after."""
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            command, cwd=cwd, env=environment(**env), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_healthy(f"{url}/readyz", timeout_s=240)
+        except TimeoutError:
+            raise AssertionError(f"{command} never became ready:\n{log.read_text()[-5000:]}") from None
+        yield url
+    finally:
+        kill_group(server)
+
+
+def _postgres_binaries() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@contextmanager
+def postgres_server() -> Iterator[str | None]:
+    """Debian's PostgreSQL in a throwaway cluster on a loopback port; yields its SQLAlchemy URL (None if absent).
+
+    PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user.
+    """
+    binaries = _postgres_binaries()
+    if binaries is None:
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="psyllm-postgres-"))
+    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_owner:
+        shutil.chown(folder, "postgres")
+    data, port = folder / "cluster", free_port()
+    subprocess.run([*as_owner, str(binaries / "initdb"), "-D", str(data), "-U", "psyllm", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)  # fmt: skip
+    started = subprocess.run(
+        [*as_owner, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "start",
+         "-o", f"-h 127.0.0.1 -p {port} -k {folder}"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        subprocess.run([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "psyllm", "ratings"],
+                       check=True, capture_output=True)  # fmt: skip
+        yield f"postgresql+psycopg://psyllm@127.0.0.1:{port}/ratings"
+    finally:
+        subprocess.run([*as_owner, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(folder, ignore_errors=True)
