@@ -156,13 +156,18 @@ def metrics_table(
     challenger: registry.Version, champion: registry.Version | None
 ) -> list[dict[str, str | float | None]]:
     """Base, challenger and champion side by side: one row per model, one column per score."""
-    rows: list[dict[str, str | float | None]] = []
-    models = [("base model", challenger.base_metrics), (f"challenger v{challenger.number}", challenger.metrics)]
+    models = _compared(challenger.base_metrics, f"challenger v{challenger.number}", challenger.metrics, champion)
+    return [{"model": name, **{key: scores.get(key) for key in SCORES}} for name, scores in models]
+
+
+def _compared(
+    base: dict[str, float], challenger_name: str, challenger: dict[str, float], champion: registry.Version | None
+) -> list[tuple[str, dict[str, float]]]:
+    """The models every comparison shows, in order: the base model, the challenger, the champion if any."""
+    models = [("base model", base), (challenger_name, challenger)]
     if champion is not None:
         models.append((f"champion v{champion.number}", champion.metrics))
-    for name, scores in models:
-        rows.append({"model": name, **{key: scores.get(key) for key in SCORES}})
-    return rows
+    return models
 
 
 def model_card(
@@ -177,9 +182,7 @@ def model_card(
     profile = params.active()
     columns = " | ".join(SCORES)
     table = [f"| model | {columns} |", "|---" * (len(SCORES) + 1) + "|"]
-    for name, scores in (("base", base), (f"this model ({row})", metrics)) + (
-        ((f"champion v{champion.number}", champion.metrics),) if champion is not None else ()
-    ):
+    for name, scores in _compared(base, f"this model ({row})", metrics, champion):
         if scores:
             table.append(f"| {name} | " + " | ".join(_format(scores.get(key)) for key in SCORES) + " |")
     screening = screening_results(params)

@@ -292,16 +292,19 @@ def _prepare_flow_environment() -> None:
 
 
 def _reports() -> str:
-    params = load_params()
-    return ", ".join(
-        str(path)
-        for path in (
-            params.paths.crawl / "report.json",
-            params.paths.prepared / "stats.json",
-            params.paths.model_eval / "report.md",
-            params.paths.screener_eval / "report.md",
-        )
+    from components.crawl import REPORT_FILE as CRAWL_REPORT
+    from components.modelling.evaluate import REPORT_FILE as MODEL_REPORT
+    from components.prepare import STATS_FILE
+    from components.screening.evaluate import REPORT_FILE as SCREENER_REPORT
+
+    paths = load_params().paths
+    reports = (
+        paths.crawl / CRAWL_REPORT,
+        paths.prepared / STATS_FILE,
+        paths.model_eval / MODEL_REPORT,
+        paths.screener_eval / SCREENER_REPORT,
     )
+    return ", ".join(str(path) for path in reports)
 
 
 @app.command()

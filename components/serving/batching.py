@@ -8,6 +8,7 @@ into 503 with Retry-After) instead of letting latency grow without bound.
 """
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -44,7 +45,11 @@ class _Request:
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def send(self, item: str | BaseException | None) -> None:
-        self.loop.call_soon_threadsafe(self.pieces.put_nowait, item)
+        """Hand an item to the caller's event loop, unless the caller has gone (stopped or loop closed)."""
+        if self.cancelled.is_set():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+            self.loop.call_soon_threadsafe(self.pieces.put_nowait, item)
 
 
 class GenerationQueue:

@@ -1,12 +1,22 @@
-"""The service as users run it: `psyllm serve` on loopback, over the session's trained smoke model."""
+"""The service as it ships: a Bento built by `psyllm package` from the session's smoke registry, served
+with `bentoml serve` on loopback, with no tracking server reachable."""
 
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, free_port
-from tests.pipeline.project import BIN
-from tests.serving.servers import running, service_environment
+from tests.conftest import free_port
+from tests.pipeline.project import BIN, clone_project, run
+from tests.serving.servers import API_KEY, running
+
+
+class Bento:
+    """A built Bento: its tag and the BentoML home that holds it."""
+
+    def __init__(self, tag: str, home: Path) -> None:
+        self.tag, self.home = tag, home
+        self.folder = home / "bentos" / tag.replace(":", "/")
 
 
 class Served:
@@ -17,12 +27,33 @@ class Served:
 
 
 @pytest.fixture(scope="session")
-def served(smoke_project, tmp_path_factory):
-    """`psyllm serve --model <smoke model>` from the project root, with its own SQLite store and BentoML home."""
+def bento(smoke_project, tmp_path_factory):
+    """`psyllm package --model models:/psyllm@challenger` in a fresh clone, reading the smoke run's registry."""
+    folder = tmp_path_factory.mktemp("bento")
+    project = clone_project(folder / "project")
+    packaged = run(
+        project,
+        str(BIN / "psyllm"), "package", "--model", "models:/psyllm@challenger",
+        BENTOML_HOME=str(folder / "bentoml"),
+        MLFLOW_TRACKING_URI=f"sqlite:///{smoke_project / 'mlruns/mlflow.db'}",  # read only
+        PSYLLM_SCREENER_DIR=str(smoke_project / "data/screener"),
+    )  # fmt: skip
+    assert packaged.returncode == 0, packaged.stdout + packaged.stderr
+    return Bento(re.search(r"built Bento (psyllm:\w+)", packaged.stdout)[1], folder / "bentoml")
+
+
+@pytest.fixture(scope="session")
+def served(bento, tmp_path_factory):
+    """`bentoml serve TAG` from an empty folder: the model and screener come from the Bento alone."""
     folder = tmp_path_factory.mktemp("served")
     store_url = f"sqlite:///{folder / 'serving.sqlite'}"
     port = free_port()
-    env = dict(service_environment(smoke_project, store_url), BENTOML_HOME=str(folder / "bentoml"))
-    command = [str(BIN / "psyllm"), "serve", "--model", env.pop("PSYLLM_MODEL"), "--port", str(port)]
-    with running(PROJECT_ROOT, command, env, port, folder / "service.log") as url:
+    env = {
+        "BENTOML_HOME": str(bento.home),
+        "PSYLLM_STORE_URL": store_url,
+        "PSYLLM_API_KEY": API_KEY,
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",  # nothing listens there: the Bento must not need it
+    }
+    command = [str(BIN / "bentoml"), "serve", bento.tag, "--port", str(port)]
+    with running(folder, command, env, port, folder / "service.log") as url:
         yield Served(url, store_url, folder / "service.log")

@@ -1,4 +1,4 @@
-"""Real servers for the serving tests: the service itself (`psyllm serve`, `bentoml serve`) and PostgreSQL."""
+"""Real servers for the serving tests: the service itself (`bentoml serve`) and PostgreSQL."""
 
 import os
 import shutil

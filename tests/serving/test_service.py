@@ -1,4 +1,4 @@
-"""The running service (`psyllm serve` → `bentoml serve`) over HTTP: BentoML's client, raw HTTP, and its store."""
+"""The served Bento over HTTP: BentoML's client, raw HTTP, its store and its log."""
 
 import json
 import re
@@ -29,7 +29,7 @@ def test_an_answer_through_bentomls_client_is_screened_and_issued(client, served
     reply = client.answer(question=WORRY, max_new_tokens=16)
     assert set(reply) >= {"answer", "screening", "model_version", "request_id"}
     assert reply["screening"]["level"] == "none" and reply["screening"]["urgent"] is False
-    assert reply["model_version"].endswith("data/models/finetuned/pretrained")
+    assert reply["model_version"] == "psyllm/1"  # the registered version the Bento carries
     assert re.fullmatch(r"[0-9a-f]{32}", reply["request_id"]) and reply["withheld"] is False
     assert client.screen(text=URGENT)["level"] == "urgent"
 
@@ -128,3 +128,15 @@ def test_the_log_never_carries_what_people_wrote(client, served):
     for written in ("bluebird", "worrying so much", "kill myself"):
         assert written not in log
     assert "Traceback" not in log
+
+
+def test_psyllm_serve_names_a_missing_model_in_one_line(tmp_path):
+    from tests.conftest import PROJECT_ROOT
+    from tests.pipeline.project import BIN, run
+
+    completed = run(PROJECT_ROOT, str(BIN / "psyllm"), "serve", "--model", str(tmp_path / "nowhere"))
+    assert completed.returncode == 2
+    assert (
+        completed.stderr.strip()
+        == f"error: serve.model: {tmp_path / 'nowhere'} is neither a models:/ URI nor a model folder"
+    )
