@@ -171,18 +171,23 @@ class PsyLLM:
         """The whole answer at once: `{answer, screening, model_version, request_id, withheld}`."""
         try:
             request = check_request(question, description, max_new_tokens, self.answerer.config)
-            parts, reply = [], {}
-            async for event in self.answerer.events(request):
-                if event["type"] == "screening":
-                    reply = {key: event[key] for key in ("screening", "model_version", "request_id")}
-                elif event["type"] in ("crisis", "withheld"):
-                    parts.append(event["text"] + "\n\n")
-                    reply["withheld"] = event["type"] == "withheld"
-                elif event["type"] == "text":
-                    parts.append(event["text"])
+            events = [event async for event in self.answerer.events(request)]
         except PsyllmError as refusal:
             return _refusal(refusal)
-        return {"answer": "".join(parts).strip(), "withheld": False, **reply}
+        screened = events[0]
+
+        def text_of(kind: str) -> str:
+            return "".join(event["text"] for event in events if event["type"] == kind).strip()
+
+        # Crisis help first, then the model's text, then a withheld-answer notice: paragraphs of their own.
+        blocks = (text_of("crisis"), text_of("text"), text_of("withheld"))
+        return {
+            "answer": "\n\n".join(block for block in blocks if block),
+            "screening": screened["screening"],
+            "model_version": screened["model_version"],
+            "request_id": screened["request_id"],
+            "withheld": any(event["type"] == "withheld" for event in events),
+        }
 
     @bentoml.api(route="/answer_stream")
     async def answer_stream(

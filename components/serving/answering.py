@@ -7,8 +7,8 @@ Every path to model text goes through `Answerer.events`:
 4. an urgent or elevated message gets the fixed, human-written `crisis_reply` next, so model
    text is never the whole reply; when the service is too busy to generate, an urgent message
    still gets that reply, and only a message with no risk gets 503;
-5. model text streams in pieces, and the answer so far is screened before each piece is
-   released: an answer that itself reads as urgent is withheld, recorded and logged.
+5. model text streams in pieces, and the answer so far is checked before each piece is
+   released: an answer that encourages harm (`screening.output`) is withheld, recorded and logged.
 Logs carry request ids, levels and categories, never what a person wrote.
 """
 
@@ -28,6 +28,7 @@ from components.modelling.generate import prompt_limit
 from components.modelling.prompt import PromptTemplate, encode_prompt
 from components.screening import Screener, Screening, crisis_reply
 from components.screening.crisis import reply_language
+from components.screening.output import encourages_harm
 from components.screening.screener import InvalidMessage, check_message
 from components.serving.batching import GenerationQueue, QueueFull
 from components.serving.store import IssuedAnswer, Store, new_request_id
@@ -154,34 +155,27 @@ class Answerer:
     async def _screened(
         self, pieces: AsyncGenerator[str, None], request_id: str, language: str
     ) -> AsyncIterator[dict[str, Any]]:
-        """Model text in clause-sized pieces, each released only if the answer so far is not urgent."""
+        """Model text in clause-sized pieces, each released only if the answer so far encourages no harm."""
         released, pending = "", ""
         async for piece in pieces:
             pending += piece
-            if len(pending) < _PIECE_CHARS and not _PIECE_END.search(pending):
-                continue
-            if self._reads_as_harm(released + pending):
-                async for event in self._withhold(pieces, request_id, language):
-                    yield event
+            if len(pending) >= _PIECE_CHARS or _PIECE_END.search(pending):
+                if self._reads_as_harm(released + pending):
+                    break
+                yield {"type": "text", "text": pending}
+                released, pending = released + pending, ""
+        else:
+            if not (pending and self._reads_as_harm(released + pending)):
+                if pending:
+                    yield {"type": "text", "text": pending}
+                yield {"type": "done", "request_id": request_id, "generated": True}
                 return
-            yield {"type": "text", "text": pending}
-            released, pending = released + pending, ""
-        if pending and self._reads_as_harm(released + pending):
-            async for event in self._withhold(pieces, request_id, language):
-                yield event
-            return
-        if pending:
-            yield {"type": "text", "text": pending}
-        yield {"type": "done", "request_id": request_id, "generated": True}
-
-    def _reads_as_harm(self, answer: str) -> bool:
-        return bool(answer.strip()) and self.screener.screen(answer).urgent
-
-    async def _withhold(
-        self, pieces: AsyncGenerator[str, None], request_id: str, language: str
-    ) -> AsyncIterator[dict[str, Any]]:
         await pieces.aclose()  # frees the row in the batch
         await asyncio.to_thread(self.store.mark_withheld, request_id)
-        log.warning("request %s: generated answer withheld (it screened as urgent)", request_id)
+        log.warning("request %s: generated answer withheld (it encourages harm)", request_id)
         yield {"type": "withheld", "text": WITHHELD_NOTICE[language]}
         yield {"type": "done", "request_id": request_id, "generated": False}
+
+    @staticmethod
+    def _reads_as_harm(answer: str) -> bool:
+        return bool(encourages_harm(answer))
