@@ -383,11 +383,14 @@ def schedule(
     deployment.serve(spec)
 
 
+ModelSource = Annotated[
+    str | None, typer.Option("--model", help="A models:/psyllm@ALIAS or models:/psyllm/N URI, or a model folder.")
+]
+
+
 @app.command()
 def serve(
-    model: Annotated[
-        str | None, typer.Option(help="A models:/psyllm@ALIAS or models:/psyllm/N URI, or a model folder.")
-    ] = None,
+    model: ModelSource = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
 ) -> None:
@@ -405,9 +408,7 @@ def serve(
 
 @app.command()
 def package(
-    model: Annotated[
-        str | None, typer.Option(help="A models:/psyllm@ALIAS or models:/psyllm/N URI, or a model folder.")
-    ] = None,
+    model: ModelSource = None,
 ) -> None:
     """Build a Bento that carries the champion (or --model) and the screener; it serves with no tracking server."""
     from components.serving.bento import package as build
