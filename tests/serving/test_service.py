@@ -128,15 +128,3 @@ def test_the_log_never_carries_what_people_wrote(client, served):
     for written in ("bluebird", "worrying so much", "kill myself"):
         assert written not in log
     assert "Traceback" not in log
-
-
-def test_psyllm_serve_names_a_missing_model_in_one_line(tmp_path):
-    from tests.conftest import PROJECT_ROOT
-    from tests.pipeline.project import BIN, run
-
-    completed = run(PROJECT_ROOT, str(BIN / "psyllm"), "serve", "--model", str(tmp_path / "nowhere"))
-    assert completed.returncode == 2
-    assert (
-        completed.stderr.strip()
-        == f"error: serve.model: {tmp_path / 'nowhere'} is neither a models:/ URI nor a model folder"
-    )

@@ -1,0 +1,35 @@
+"""Service settings and model resolution: environment overrides, clear errors, and the Bento's baked folders first."""
+
+import pytest
+
+from components.errors import PsyllmError
+from components.serving.runtime import model_folder, screener_folder, serve_config
+from tests.conftest import PROJECT_ROOT
+
+
+def test_the_environment_overrides_the_deployment_settings():
+    environ = {"PSYLLM_MODEL": "some/folder", "PSYLLM_STORE_TEXT": "yes", "PSYLLM_REGION": "GB"}
+    config = serve_config(PROJECT_ROOT, environ)
+    assert (config.model, config.store_text, config.region) == ("some/folder", True, "GB")
+    assert serve_config(PROJECT_ROOT, {}).model == "models:/psyllm@champion"
+    with pytest.raises(PsyllmError, match="PSYLLM_STORE_TEXT: expected true or false, got 'maybe'"):
+        serve_config(PROJECT_ROOT, {"PSYLLM_STORE_TEXT": "maybe"})
+
+
+def test_a_missing_model_or_screener_is_one_clear_error(tmp_path):
+    with pytest.raises(PsyllmError, match="is neither a models:/ URI nor a model folder"):
+        model_folder(str(tmp_path / "nowhere"), tmp_path)
+    with pytest.raises(PsyllmError, match="expected models:/psyllm@ALIAS or models:/psyllm/NUMBER"):
+        model_folder("models:/other@champion", tmp_path)
+    with pytest.raises(PsyllmError, match="no trained screener in"):
+        screener_folder(tmp_path, {})
+
+
+def test_a_bento_serves_what_was_baked_into_it(tmp_path):
+    (tmp_path / "params.yaml").write_text((PROJECT_ROOT / "params.yaml").read_text())
+    (tmp_path / "build/bento/model").mkdir(parents=True)
+    (tmp_path / "build/bento/screener").mkdir()
+    (tmp_path / "build/bento/screener/screener.json").write_text("{}")
+    assert serve_config(tmp_path, {}).model == "build/bento/model"
+    assert serve_config(tmp_path, {"PSYLLM_MODEL": "elsewhere"}).model == "elsewhere"  # the environment wins
+    assert screener_folder(tmp_path, {}) == tmp_path / "build/bento/screener"
