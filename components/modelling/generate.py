@@ -5,7 +5,9 @@ token sits in the last column and one KV cache serves the whole batch. `decode` 
 step loop that hands out each row's tokens as they are chosen, which is what lets the service
 stream; `generate_answers` (evaluation) drains the same loop. Each row stops at EOS, at its
 own token limit, or when it starts a new "Question:" (a base model that was never
-fine-tuned tends to run on into one); `AnswerText` turns a row's tokens into answer text.
+fine-tuned tends to run on into one); `AnswerText` turns a row's tokens into answer text, and
+`stream_answers` hands out every row's text as it is released: the service sends the pieces on,
+`generate_answers` (evaluation) joins them.
 """
 
 from collections.abc import Callable, Iterator
@@ -156,6 +158,30 @@ class AnswerText:
         return piece
 
 
+def stream_answers(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    template: PromptTemplate,
+    prompts: list[list[int]],
+    limits: list[int],
+    settings: GenerationConfig,
+    cancelled: Callable[[int], bool] = lambda row: False,
+) -> Iterator[tuple[int, str]]:
+    """(row, text piece) as each row's answer is released; a row also stops once `cancelled(row)`."""
+    texts = [AnswerText(tokenizer, template) for _ in prompts]
+    steps = decode(
+        model, prompts, limits, settings, tokenizer.pad_token_id, tokenizer.eos_token_id,
+        stopped=lambda row: texts[row].cut or cancelled(row),
+    )  # fmt: skip
+    for emitted in steps:
+        for row, token in emitted:
+            if piece := texts[row].push(token):
+                yield row, piece
+    for row, text in enumerate(texts):
+        if piece := text.finish():
+            yield row, piece
+
+
 def generate_answers(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -177,20 +203,10 @@ def generate_answers(
             ]
             for item in batch
         ]
-        texts = [AnswerText(tokenizer, template) for _ in batch]
-        steps = decode(
-            model,
-            prompts,
-            [settings.max_new_tokens] * len(batch),
-            settings,
-            tokenizer.pad_token_id,
-            tokenizer.eos_token_id,
-            stopped=lambda row, texts=texts: texts[row].cut,
-        )
-        for emitted in steps:
-            for row, token in emitted:
-                texts[row].push(token)
-        for text in texts:
-            text.finish()
-            answers.append(text.released)
+        pieces: list[list[str]] = [[] for _ in batch]
+        for row, piece in stream_answers(
+            model, tokenizer, template, prompts, [settings.max_new_tokens] * len(batch), settings
+        ):
+            pieces[row].append(piece)
+        answers.extend("".join(row) for row in pieces)
     return answers

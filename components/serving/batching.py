@@ -2,7 +2,7 @@
 
 Requests wait in a bounded queue. One worker thread takes the first waiting request, waits up
 to `max_wait_ms` for more (up to `generation.batch_size`), and decodes them together with
-`generate.decode`; each row keeps its own token limit, and its text streams back to its
+`generate.stream_answers`; each row keeps its own token limit, and its text streams back to its
 caller as it is released. A full queue refuses at once (`QueueFull`, which the service turns
 into 503 with Retry-After) instead of letting latency grow without bound.
 """
@@ -21,7 +21,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from components.config import BatchingConfig, GenerationConfig
 from components.errors import PsyllmError
-from components.modelling.generate import AnswerText, decode
+from components.modelling.generate import stream_answers
 from components.modelling.prompt import PromptTemplate
 
 log = logging.getLogger(__name__)
@@ -127,20 +127,10 @@ class GenerationQueue:
                     request.send(_END)
 
     def _decode(self, batch: list[_Request]) -> None:
-        texts = [AnswerText(self.tokenizer, self.template) for _ in batch]
-        steps = decode(
-            self.model,
-            [request.prompt_ids for request in batch],
-            [request.max_new_tokens for request in batch],
-            self.generation,
-            self.tokenizer.pad_token_id,
-            self.tokenizer.eos_token_id,
-            stopped=lambda row: texts[row].cut or batch[row].cancelled.is_set(),
-        )
-        for emitted in steps:
-            for row, token in emitted:
-                if piece := texts[row].push(token):
-                    batch[row].send(piece)
-        for request, text in zip(batch, texts, strict=True):
-            if piece := text.finish():
-                request.send(piece)
+        pieces = stream_answers(
+            self.model, self.tokenizer, self.template,
+            [request.prompt_ids for request in batch], [request.max_new_tokens for request in batch],
+            self.generation, cancelled=lambda row: batch[row].cancelled.is_set(),
+        )  # fmt: skip
+        for row, piece in pieces:
+            batch[row].send(piece)
