@@ -163,6 +163,8 @@ class ModelConfig(StrictModel):
     base: Annotated[str, Field(min_length=1)]
     tiny: TinyArchitecture | None
     seed: int
+    # torch's CPU threads in the model steps; null keeps torch's default (one per core).
+    cpu_threads: Positive | None
 
     @model_validator(mode="after")
     def _tiny_needs_architecture(self) -> "ModelConfig":

@@ -72,6 +72,12 @@ def resolve_base(config: ModelConfig, cache_dir: Path, tokenizer_texts: list[Pat
     raise PsyllmError(f"model.base: {base!r} is not known; expected {allowed_bases()}")
 
 
+def use_cpu_threads(config: ModelConfig) -> None:
+    """Give torch `model.cpu_threads` CPU threads, when set; called as each model step starts."""
+    if config.cpu_threads is not None:
+        torch.set_num_threads(config.cpu_threads)
+
+
 def step_base(config: ModelConfig, cache: Path, corpus: Path, qa_dir: Path) -> str:
     """The base model as every step resolves it: one cache folder and one tokenizer corpus (the
     prepared corpus and the Q&A train split), so pretrain, finetune and evaluate share one tiny model."""

@@ -25,7 +25,7 @@ from components.config import EvaluateConfig, FinetuneConfig, ModelConfig
 from components.errors import PsyllmError
 from components.jsonl import write_atomic, write_json
 from components.metrics import NllTotals, distinct_n, rouge_l
-from components.modelling.base_model import load_model, step_base
+from components.modelling.base_model import load_model, step_base, use_cpu_threads
 from components.modelling.data import qa_example
 from components.modelling.generate import Question, generate_answers
 from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
@@ -172,6 +172,7 @@ def run(
     finetuned: Path,
     out: Path,
 ) -> EvaluationResult:
+    use_cpu_threads(model_config)
     questions = select_questions(load_qa(qa_dir / "test.jsonl"), config.max_questions)
     if not questions:
         raise PsyllmError(f"{qa_dir / 'test.jsonl'}: no test questions to evaluate")

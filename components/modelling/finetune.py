@@ -15,7 +15,7 @@ from torch import nn
 from components.config import FinetuneConfig, ModelConfig
 from components.errors import PsyllmError
 from components.modelling.adapters import apply_adapter, merged
-from components.modelling.base_model import context_length, load_model, save_model, step_base
+from components.modelling.base_model import context_length, load_model, save_model, step_base, use_cpu_threads
 from components.modelling.data import qa_examples
 from components.modelling.pretrain import (
     TRAINING_FILE,
@@ -95,6 +95,7 @@ def run(
     out: Path,
 ) -> dict[str, StepResult]:
     """Every start in `config.starts`, each into `out/<start>/`."""
+    use_cpu_threads(model_config)
     results = {}
     for start in config.starts:
         if start == "pretrained":

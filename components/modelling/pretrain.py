@@ -13,7 +13,7 @@ from pathlib import Path
 from components.config import ModelConfig, PretrainConfig, TrainingConfig
 from components.errors import PsyllmError
 from components.modelling.adapters import apply_adapter, merged
-from components.modelling.base_model import context_length, load_model, save_model, step_base
+from components.modelling.base_model import context_length, load_model, save_model, step_base, use_cpu_threads
 from components.modelling.data import corpus_blocks
 from components.modelling.train_loop import TrainResult, placement, train
 
@@ -66,6 +66,7 @@ def run(
     checkpoints: Path,
     out: Path,
 ) -> StepResult:
+    use_cpu_threads(model_config)
     base = step_base(model_config, cache, corpus, qa_dir)
     model, tokenizer = load_model(base)
     check_block_size(config.training, context_length(model), "pretrain.training")

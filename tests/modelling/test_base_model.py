@@ -32,7 +32,7 @@ def test_a_gguf_file_loads_converts_once_and_matches_the_original(tmp_path):
     write_gemma3_gguf(original, gguf_path)
     cache = tmp_path / "cache"
 
-    converted = resolve_base(ModelConfig(base=str(gguf_path), tiny=None, seed=0), cache, [])
+    converted = resolve_base(ModelConfig(base=str(gguf_path), tiny=None, seed=0, cpu_threads=None), cache, [])
     assert not list(cache.glob("*.gguf")) and (cache / converted.rsplit("/", 1)[-1] / "model.safetensors").is_file()
     model, tokenizer = load_model(converted)
     ids = tokenizer("I feel anxious 心理咨询", return_tensors="pt")["input_ids"]
@@ -41,12 +41,12 @@ def test_a_gguf_file_loads_converts_once_and_matches_the_original(tmp_path):
     assert tokenizer.decode(ids[0], skip_special_tokens=True) == "I feel anxious 心理咨询"
 
     stamp = (cache / converted.rsplit("/", 1)[-1] / "model.safetensors").stat().st_mtime_ns
-    assert resolve_base(ModelConfig(base=str(gguf_path), tiny=None, seed=0), cache, []) == converted
+    assert resolve_base(ModelConfig(base=str(gguf_path), tiny=None, seed=0, cpu_threads=None), cache, []) == converted
     assert (cache / converted.rsplit("/", 1)[-1] / "model.safetensors").stat().st_mtime_ns == stamp
 
 
 def test_the_tiny_model_is_built_once_per_config_and_corpus(tmp_path):
-    config = ModelConfig(base="tiny", tiny=ARCHITECTURE, seed=0)
+    config = ModelConfig(base="tiny", tiny=ARCHITECTURE, seed=0, cpu_threads=None)
     first = resolve_base(config, tmp_path, SAMPLE_QA)
     assert resolve_base(config, tmp_path, SAMPLE_QA) == first
     other = resolve_base(config.model_copy(update={"seed": 1}), tmp_path, SAMPLE_QA)
@@ -59,19 +59,21 @@ def test_the_tiny_model_is_built_once_per_config_and_corpus(tmp_path):
 @pytest.mark.parametrize("base", ["no-such-model", "missing/file.gguf", "a/b/c"])
 def test_an_unknown_base_model_names_the_field_and_the_choices(base, tmp_path):
     with pytest.raises(PsyllmError, match=r"model\.base: .*(tiny|not found)"):
-        resolve_base(ModelConfig(base=base, tiny=None, seed=0), tmp_path, [])
+        resolve_base(ModelConfig(base=base, tiny=None, seed=0, cpu_threads=None), tmp_path, [])
 
 
 def test_a_hub_id_missing_offline_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    source = resolve_base(ModelConfig(base="psyllm-test/not-a-model", tiny=None, seed=0), tmp_path, [])
+    source = resolve_base(
+        ModelConfig(base="psyllm-test/not-a-model", tiny=None, seed=0, cpu_threads=None), tmp_path, []
+    )
     with pytest.raises(PsyllmError, match=r"model\.base: cannot load 'psyllm-test/not-a-model'.*Hugging Face id"):
         load_model(source)
 
 
 def test_tiny_needs_its_architecture():
     with pytest.raises(ValueError, match=r"model\.tiny: required"):
-        ModelConfig(base="tiny", tiny=None, seed=0)
+        ModelConfig(base="tiny", tiny=None, seed=0, cpu_threads=None)
 
 
 def test_a_block_over_the_context_names_the_field_and_the_range():

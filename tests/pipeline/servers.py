@@ -25,7 +25,11 @@ def wait_until_healthy(url: str, timeout_s: float = 180) -> None:
 
 @contextmanager
 def mlflow_server(folder: Path) -> Iterator[str]:
-    """`mlflow server` with its own SQLite backend store and proxied artefact storage; yields its URI."""
+    """`mlflow server` with its own SQLite backend store and proxied artefact storage; yields its URI.
+
+    Without job execution: its runner (a dozen huey workers) serves MLflow's GenAI jobs, which
+    the registry and tracking never use, and on two cores it more than doubled a model upload.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server = start(
@@ -33,6 +37,7 @@ def mlflow_server(folder: Path) -> Iterator[str]:
         str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
         "--artifacts-destination", str(folder / "server-artifacts"),
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",  # its job runner starts a dozen workers we never use
     )  # fmt: skip
     try:
         uri = f"http://127.0.0.1:{port}"

@@ -1,7 +1,8 @@
-"""The training flow end to end: lineage, registration, the gate's verdict and the run lock."""
+"""The training flow end to end: lineage, registration, the gate's verdict, the run lock and a kill."""
 
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -9,11 +10,12 @@ import mlflow
 import pytest
 from ruamel.yaml import YAML
 
+from components import registry
 from components.lineage import data_hashes
 from components.registry import CHALLENGER, CHAMPION, MODEL_NAME
 from components.run_lock import run_lock
 from tests.conftest import PROJECT_ROOT
-from tests.pipeline.project import BIN, clone_project, run
+from tests.pipeline.project import BIN, clone_project, copy_project, kill_group, run, start
 
 
 def client_for(project):
@@ -79,6 +81,45 @@ def test_a_second_run_refuses_while_one_holds_the_project(tmp_path):
     assert waited >= 2  # it queued for --wait seconds before refusing
     assert (project / "params.yaml").read_text() == params_before  # the profile switch never happened
     assert not (project / "data/crawl/pages.jsonl").exists() and not (project / "mlruns").exists()
+
+
+def test_a_flow_killed_mid_finetune_resumes_from_its_checkpoint_and_the_champion_holds(
+    tmp_path, smoke_project, monkeypatch
+):
+    project = copy_project(smoke_project, tmp_path / "project")
+    client = client_for(project)
+    champion = str(client.get_model_version_by_alias(MODEL_NAME, CHALLENGER).version)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlruns/mlflow.db'}")
+    registry.move_alias(CHAMPION, champion, "baseline for the kill test", "test")
+    yaml = YAML()
+    document = yaml.load((project / "params.yaml").read_text())
+    finetune = document["smoke"]["finetune"]
+    finetune["starts"], finetune["patience"] = ["pretrained"], 100
+    finetune["training"]["max_steps"] = 40  # a new fine-tune, long enough to be killed part-way
+    document["smoke"]["evaluate"].update(rows=["finetuned_pretrained"], max_questions=2)
+    with (project / "params.yaml").open("w") as handle:
+        yaml.dump(document, handle)
+    shutil.rmtree(project / ".state/checkpoints/finetune")  # the smoke run's own, finished checkpoints
+
+    flow = start(project, str(BIN / "psyllm"), "run")
+    state_file = project / ".state/checkpoints/finetune/pretrained/latest/state.json"
+    deadline = time.monotonic() + 300
+    step_at_kill = 0
+    while time.monotonic() < deadline and step_at_kill < 8:
+        time.sleep(0.2)
+        if state_file.is_file():
+            step_at_kill = json.loads(state_file.read_text())["step"]
+    kill_group(flow)
+    step_at_kill = json.loads(state_file.read_text())["step"]  # the checkpoint the kill left
+    assert 8 <= step_at_kill < 40, "finetune should be killed part-way"
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == champion
+
+    resumed = run(project, str(BIN / "psyllm"), "run")
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output
+    assert "finetune (pretrained): 40 steps on" in output and f"resumed from step {step_at_kill}" in output
+    new_champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    assert str(new_champion.version) == champion or "promoted to champion" in output
 
 
 def test_prefect_yaml_is_generated_from_the_one_deployment_definition():
