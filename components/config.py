@@ -109,11 +109,24 @@ class Paths(StrictModel):
     model_eval: Path
 
 
-class ScreeningFeatures(StrictModel):
-    """What one language's learned heads read: hashed n-grams, and frozen MiniLM embeddings or not."""
+class NgramBlock(StrictModel):
+    """One block of hashed n-grams: words, characters, or characters inside whitespace-split words."""
 
-    analyzer: Literal["char", "word"]
-    ngram_max: Annotated[int, Field(ge=1, le=4)]
+    analyzer: Literal["word", "char", "char_wb"]
+    min_n: Annotated[int, Field(ge=1, le=6)]
+    max_n: Annotated[int, Field(ge=1, le=6)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "NgramBlock":
+        if self.min_n > self.max_n:
+            raise ValueError(f"n-gram block {self.analyzer}: min_n {self.min_n} is above max_n {self.max_n}")
+        return self
+
+
+class ScreeningFeatures(StrictModel):
+    """What one language's learned heads read: n-gram blocks, and frozen MiniLM embeddings or not."""
+
+    ngrams: Annotated[list[NgramBlock], Field(min_length=1)]
     sentence_embedding: bool
 
 

@@ -1,9 +1,9 @@
 """Where pattern matches and head probabilities become a level: the one decision rule.
 
 Each language's learned heads (`linear_heads.LinearHeads`) give a probability per head:
-`urgent` (urgent vs not), `risk` (urgent or elevated vs none) and one per category. The
-trainer tunes each language's thresholds through these same functions, so what was
-measured is what runs.
+`urgent` (P(urgent) from one softmax over the three levels), `risk` (1 - P(none) from the
+same softmax) and one per category. The trainer tunes each language's thresholds through
+these same functions, so what was measured is what runs.
 """
 
 from dataclasses import dataclass
@@ -14,10 +14,12 @@ import numpy as np
 from safetensors import safe_open
 
 from components.errors import PsyllmError
-from components.screening.labelled import CATEGORIES, Category, Level
+from components.screening.labelled import CATEGORIES, LEVELS, Category, Level
 from components.screening.rules import Match
 
 HEADS: tuple[str, ...] = ("urgent", "risk", *CATEGORIES)
+# What each row of a scorer's weights computes: the level softmax's logits, then each category's.
+WEIGHT_ROWS: tuple[str, ...] = (*(f"level_{level}" for level in LEVELS), *CATEGORIES)
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,11 @@ class Thresholds:
 
     def as_metadata(self) -> dict[str, str]:
         """For the safetensors header of the scorer that owns them."""
-        return {"heads": ",".join(HEADS), "urgent_threshold": repr(self.urgent), "risk_threshold": repr(self.risk)}
+        return {
+            "weight_rows": ",".join(WEIGHT_ROWS),
+            "urgent_threshold": repr(self.urgent),
+            "risk_threshold": repr(self.risk),
+        }
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str]) -> "Thresholds":
@@ -37,13 +43,13 @@ class Thresholds:
 
 
 def artefact_metadata(path: Path, framework: Literal["numpy", "pt"]) -> dict[str, str]:
-    """A scorer file's header, after checking it exists and was trained for these heads."""
+    """A scorer file's header, after checking it exists and its weights have these rows."""
     if not path.is_file():
         raise PsyllmError(f"{path}: screener weights not found; run `psyllm train-screener`")
     with safe_open(str(path), framework=framework) as handle:
         metadata = handle.metadata() or {}
-    if metadata.get("heads") != ",".join(HEADS):
-        raise PsyllmError(f"{path}: trained for heads {metadata.get('heads')}; run `psyllm train-screener` again")
+    if metadata.get("weight_rows") != ",".join(WEIGHT_ROWS):
+        raise PsyllmError(f"{path}: written by an older version of the screener; run `psyllm train-screener` again")
     return metadata
 
 

@@ -56,14 +56,14 @@ PATTERNS: tuple[Pattern, ...] = (
         r"\b(?:kill|killing|hang|hanging|shoot|shooting|drown|drowning|poison|poisoning) myself\b",
         r"\b(?:end|ending|take|taking) my (?:own )?life\b",
         r"\bend(?:ing)? it (?:all|tonight|today|now)\b",
-        r"\b(?:want|wanting|going|plan|planning|ready|about) to die\b",
+        r"\b(?:want|wanting|going|plan|planning|ready|about) to die\b(?! (?:of|laughing)\b)",
         r"\bwish i (?:was|were|could be) dead\b|\bwish i had never been born\b",
         r"\bi'?m suicidal\b|\b(?:feel|feeling|felt) suicidal\b|\bsuicidal (?:again|tonight|right now)\b",
         r"\bcommit(?:ting)? suicide\b|\bsuicide (?:note|letter|plan)\b",
         r"\b(?:don't|do not|no longer) want to (?:live|be alive|exist|wake up|be here anymore)\b",
         r"\bbetter off (?:dead|without me)\b",
         r"\bno (?:reason|point) (?:to live|in living|to go on|in going on)\b",
-        r"\bjump(?:ing)? (?:off|from|in front of) (?:a |the |my |this )?"
+        r"(?<!bungee )\bjump(?:ing)? (?:off|from|in front of) (?:a |the |my |this )?"
         r"(?:bridge|roof|rooftop|building|balcony|cliff|train|tower|window|ledge)\b",
         r"\btake all (?:of )?(?:my|the|these|those) (?:pills|meds|tablets)\b|\boverdose (?:on|tonight)\b",
         r"\bslit(?:ting)? my wrists?\b",
@@ -71,7 +71,7 @@ PATTERNS: tuple[Pattern, ...] = (
         rf"\b{_PERSON}\b[^.!?]{{0,50}}\b(?:kill|kills|killing|hang|hangs|end|ends|ending) {_SELF_OTHER}\b",
         r"\b(?:end|take|ending|taking) (?:his|her|their) (?:own )?life\b",
         r"(?:想|要|准备|打算|计划|决定|去|会|该)(?:去)?(?:自杀|轻生|寻死|自尽)|自杀(?:算了|吧|了)|轻生|寻死|自尽",
-        r"不想活(?!成|得像)|活不下去|不想再活|活够了|(?<![到得])想死(?![你您他她我])|了结(?:自己|生命)",
+        r"不想活(?!成|得像)|活不下去|不想再活|活够了|(?<![到得])想死(?![你您他她我磕])|了结(?:自己|生命)",
         r"结束(?:自己的?|我的)?生命|跳楼|跳河|跳江|烧炭|上吊|卧轨|割腕|服毒|遗书|遗言|交代后事",
         r"告别这个世界|离开这个世界|永别了|下辈子见|不想(?:再)?醒来|没有我(?:会|就)?(?:更好|好过)",
     ),
@@ -103,33 +103,36 @@ PATTERNS: tuple[Pattern, ...] = (
 
 _NEGATION = re.compile(r"\b(?:not|never|no|don't|do not|didn't|won't|wouldn't|isn't|no longer|nor|without)\b")
 _NEGATION_ZH = re.compile(
-    r"(?:不|没|没有|从没|从来没|从来没有|从未|并不|绝不|不会|不是|别|不至于|一点都不|一点也不)(?:想|想过|会|打算|要|去)?$"
+    r"(?:不|没|没有|从没|从来没|从来没有|从未|并不|绝不|不会|不是|别|不至于|一点都不|一点也不)(?:想|想过|会|打算|要|去|过|有过)?$"
 )
 _PAST = re.compile(
     r"\b(?:years? ago|months ago|used to|when i was (?:younger|little|a kid|a teen|a teenager|a child|\d+)|"
     r"in (?:high school|middle school|college|my teens|the past)|back then|as a (?:kid|teen|teenager|child)|"
-    r"(?:years|months) (?:clean|free)|in recovery|last year|in (?:19|20)\d\d)\b"
-    r"|以前|曾经|当年|小时候|几年前|前几年|多年前|那时候|那时|当时|过去|去年|前年|年轻时|那年|那几年|那段"
+    r"(?:years|months) (?:clean|free)|in recovery|last (?:year|spring|summer|autumn|fall|winter)|in (?:19|20)\d\d)\b"
+    r"|以前|曾经|当年|小时候|[一二两三四五六七八九十几半\d]+(?:个)?(?:年|月|周|星期)前|前几年|多年前|上学期|往年"
+    r"|最(?:严重|重|难受)的时候|被救(?:了)?回来|\d+岁(?:时|的时候|那年)|那时候|那时|当时|过去|去年|前年|年轻时|那年|那几年|那段"
     r"|已经(?:快)?(?:[一二两三四五六七八九十几半\d]+)(?:个)?(?:年|月|周)没|戒掉|[一二两三四五六七八九十几\d]+年了"
     r"|上学的时候|(?:高中|初中|大学|[高初大研][一二三四])(?:时|的时候|那年)"
 )
 _RECENT = re.compile(
     r"\b(?:again|still|right now|lately|these days|recently|tonight|today|this week)\b"
-    r"|现在又|现在还|最近|又(?:开始|想|要|在|一次)|今晚|今天|这几天|还是想|还在想"
+    r"|现在又|现在还(?!没)|最近|又(?:开始|想|要|在|一次)|今晚|今天|这几天|还是想|还在想"
 )
 _FICTION = re.compile(
     r"\b(?:movie|film|show|series|episode|character|novel|book|game|video game|song|lyrics|anime|documentary)\b"
-    r"|电视剧|电影|小说|游戏|剧里|剧中|动漫|综艺|角色|女主|男主|漫画|歌词"
+    r"|电视剧|电影|小说|游戏|剧里|剧中|追剧|部剧|场戏|纪录片|动漫|综艺|角色|女主|男主|漫画|歌词"
 )
 _ROLE = r"(?:nurse|doctor|gp|teacher|counsell?or|therapist|psychologist|social worker|police officer|manager|volunteer)"
 _PROFESSIONAL = re.compile(
     r"\b(?:research|thesis|dissertation|essay|statistics|lecture|course|coursework|prevalence|risk assessment|"
-    r"training|protocol|de-escalat\w*|clinical|my (?:patient|client|student)s?|"
+    r"training|protocol|chatbot|wording|de-escalat\w*|clinical|my (?:patient|client|student)s?|"
     rf"as an? {_ROLE}|{_ROLE} here|i'm an? {_ROLE}|"
     r"how (?:do|should|can) (?:i|we|you|therapists|counsell?ors|clinicians) (?:assess|screen|ask|respond))\b"
-    r"|论文|研究|统计|课程|讲座|流行病学|风险评估|评估|危机干预|临床|诊断|概念|科普|来访者|咨询师|心理老师|护士|精神科|患者"
+    r"|论文|研究|统计|问卷|PHQ|第.{1,3}题|社工|社区工作|量表|疗法|反家暴法|保护令|告诫书|警情|警校|普法|为什么(?:有人|有的人)|课程|讲座|流行病学|风险评估|评估|危机干预|临床|诊断|概念|科普|来访者|咨询师|心理老师|护士|精神科|患者"
 )
-_JOKING = re.compile(r"\b(?:lol|lmao|lmfao|jk|haha\w*)\b|😂|🤣|💀|🙃|哈哈|狗头")
+_JOKING = re.compile(
+    r"\b(?:lol|lmao|lmfao|jk|haha\w*)\b|(?<!not )(?<!n't )(?<!no )\b(?:joking|kidding)\b|😂|🤣|💀|🙃|🙄|哈哈|狗头"
+)
 _SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]*")
 _CLAUSE_BREAK = re.compile(r"[,，;；:：、]|\bbut\b|但是|可是|不过")
 _CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -18,8 +18,16 @@ from components.config import ScreeningConfig
 from components.errors import PsyllmError
 from components.jsonl import write_json
 from components.screening.decide import HEADS, RuleVerdict, Thresholds, rule_verdict, urgent_decisions
-from components.screening.labelled import LANGUAGES, LabelledMessage, Language, load_labelled
-from components.screening.linear_heads import FeatureSettings, LinearHeads, features, fit_head, fit_idf, sigmoid
+from components.screening.labelled import CATEGORIES, LANGUAGES, LEVELS, LabelledMessage, Language, load_labelled
+from components.screening.linear_heads import (
+    FeatureSettings,
+    LinearHeads,
+    NgramBlock,
+    features,
+    fit_idf,
+    fit_level_head,
+    urgent_and_risk,
+)
 from components.screening.normalize import fold
 from components.screening.rules import find_matches
 from components.screening.screener import MANIFEST_FILE
@@ -47,13 +55,14 @@ def load_sets(config: ScreeningConfig) -> dict[Language, list[LabelledMessage]]:
     return sets
 
 
-def head_targets(messages: list[LabelledMessage]) -> np.ndarray:
-    """(messages, heads) 0/1 targets in HEADS order."""
-    rows = [
-        [m.label == "urgent", m.label != "none", *(category in m.categories for category in HEADS[2:])]
-        for m in messages
-    ]
-    return np.asarray(rows, dtype=np.int64)
+def level_indices(messages: list[LabelledMessage]) -> np.ndarray:
+    """Each message's level as its index in LEVELS (the level softmax's classes)."""
+    return np.asarray([LEVELS.index(m.label) for m in messages], dtype=np.int64)
+
+
+def category_targets(messages: list[LabelledMessage]) -> np.ndarray:
+    """(messages, categories) 0/1 targets in CATEGORIES order."""
+    return np.asarray([[category in m.categories for category in CATEGORIES] for m in messages], dtype=np.int64)
 
 
 def _recall_precision(predicted: np.ndarray, actual: np.ndarray) -> tuple[float, float]:
@@ -84,13 +93,13 @@ def choose_risk_threshold(risk_scores: np.ndarray, actual: np.ndarray) -> float:
 
 
 def tune_thresholds(
-    folded: list[str], scores: np.ndarray, targets: np.ndarray, target_recall: float
+    folded: list[str], scores: np.ndarray, levels: np.ndarray, target_recall: float
 ) -> tuple[Thresholds, dict]:
     """Thresholds from out-of-fold (urgent, risk) scores, and the urgent recall/precision they give."""
     verdicts = [rule_verdict(find_matches(text)) for text in folded]
-    actual = targets[:, 0].astype(bool)
+    actual = levels == LEVELS.index("urgent")
     urgent = choose_urgent_threshold(verdicts, scores[:, 0], actual, target_recall)
-    thresholds = Thresholds(urgent=urgent, risk=choose_risk_threshold(scores[:, 1], targets[:, 1].astype(bool)))
+    thresholds = Thresholds(urgent=urgent, risk=choose_risk_threshold(scores[:, 1], levels != LEVELS.index("none")))
     recall, precision = _recall_precision(urgent_decisions(verdicts, scores[:, 0], urgent), actual)
     report = {
         "tuning": "out-of-fold scores over the train split",
@@ -112,10 +121,11 @@ def train_language(
 ) -> tuple[LinearHeads, dict]:
     """Out-of-fold scores over the whole train split set the thresholds; then fit on all of it."""
     chosen = config.features[language]
-    settings = FeatureSettings(chosen.analyzer, chosen.ngram_max, config.hash_features, chosen.sentence_embedding)
+    blocks = tuple(NgramBlock(block.analyzer, block.min_n, block.max_n) for block in chosen.ngrams)
+    settings = FeatureSettings(blocks, config.hash_features, chosen.sentence_embedding)
     folded = [fold(m.text) for m in messages]
     embeddings = embed(folded) if settings.sentence_embedding else None
-    targets = head_targets(messages)
+    levels = level_indices(messages)
     scores = np.zeros((len(messages), 2))
     for fit_rows, held_rows in _group_folds(messages, config.cv_folds, config.seed):
         fit_texts = [folded[row] for row in fit_rows]
@@ -124,11 +134,19 @@ def train_language(
         held_inputs = features(
             [folded[row] for row in held_rows], settings, idf, None if embeddings is None else embeddings[held_rows]
         )
-        for head in range(2):
-            weight, bias = fit_head(fit_inputs, targets[fit_rows, head], config.regularisation)
-            scores[held_rows, head] = sigmoid(held_inputs @ weight + bias)
-    thresholds, report = tune_thresholds(folded, scores, targets, config.target_recall)
-    heads = LinearHeads.fit(language, folded, targets, settings, config.regularisation, thresholds, embeddings)
+        weight, bias = fit_level_head(fit_inputs, levels[fit_rows], config.regularisation)
+        scores[held_rows] = urgent_and_risk(held_inputs @ weight.T + bias)
+    thresholds, report = tune_thresholds(folded, scores, levels, config.target_recall)
+    heads = LinearHeads.fit(
+        language,
+        folded,
+        levels,
+        category_targets(messages),
+        settings,
+        config.regularisation,
+        thresholds,
+        embeddings,
+    )
     return heads, report
 
 
@@ -156,7 +174,7 @@ def run(config: ScreeningConfig, out_dir: Path) -> TrainResult:
             **report,
         }
     manifest = {
-        "format": 2,
+        "format": 3,
         "heads": list(HEADS),
         "english_encoder": ENCODER_NAME,
         "labelled_sets_sha256": _digest(config.labelled_sets),

@@ -108,6 +108,15 @@ def test_split_fractions_must_sum_to_one(tmp_path, split):
     assert "add up to 1" in message
 
 
+def test_a_screening_ngram_block_must_run_low_to_high(tmp_path):
+    def reverse(document: dict) -> None:
+        document["screening"]["features"]["zh"]["ngrams"] = [{"analyzer": "char_wb", "min_n": 4, "max_n": 2}]
+
+    message = error_of(write_variant(tmp_path, reverse))
+    assert "screening.features.zh.ngrams" in message
+    assert "min_n 4 is above max_n 2" in message
+
+
 def test_invalid_profile_name_is_rejected_with_allowed_names(tmp_path):
     message = error_of(write_variant(tmp_path, lambda doc: doc.__setitem__("profile", "huge")))
     assert "profile" in message and "'huge'" in message

@@ -62,6 +62,9 @@ def test_plain_statements_of_intent_are_present_intent(text):
         "想死你了！下周见",
         "这个ddl要我狗命",
         "他打我电话没接",
+        "I'm going to die of boredom in this meeting",
+        "We went bungee jumping off a bridge in Queenstown",
+        "这个课题我想死磕到底",
     ],
 )
 def test_figurative_idioms_match_no_pattern(text):
@@ -83,6 +86,13 @@ def test_figurative_idioms_match_no_pattern(text):
             "professional",
         ),
         ("ugh kms this traffic lol", "joking"),
+        ("Moving house makes me want to jump off a roof, kidding", "joking"),
+        ("我从来没有过轻生的念头", "negated"),
+        ("I tried to kill myself last summer and I'm doing well now", "past"),
+        ("她半年前割腕被送医，现在恢复得很好", "past"),
+        ("以前最难熬的时候会自残，现在还没有再犯", "past"),
+        ("那部纪录片里有人跳楼", "fiction"),
+        ("作为社工，遇到家暴求助该怎么转介？", "professional"),
     ],
 )
 def test_context_takes_a_match_out_of_the_present(text, context):
@@ -90,8 +100,16 @@ def test_context_takes_a_match_out_of_the_present(text, context):
     assert found and all(c[2] == context for c in found if c[1] == "intent"), found
 
 
-def test_recurrence_keeps_a_past_marker_in_the_present():
-    assert rule_verdict(find_matches(fold("Years ago I tried to kill myself and tonight I want to again"))).urgent
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Years ago I tried to kill myself and tonight I want to again",
+        "not joking, i want to kill myself tonight",
+        "以前也自残过，现在还是想割自己",
+    ],
+)
+def test_recurrence_or_a_denied_joke_keeps_intent_in_the_present(text):
+    assert rule_verdict(find_matches(fold(text))).urgent
 
 
 def test_levels_combine_rules_and_heads():

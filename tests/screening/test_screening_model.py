@@ -118,11 +118,6 @@ def test_urgent_recall_on_the_frozen_test_split(measured, language):
     assert measured["test_split"][language]["urgent_recall"]["value"] >= 0.95
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 3 bar not met yet: test precision 0.81 (en) and 0.84 (zh), 0.85 needed; see the README's "
-    "screening section for what was tried and the next step",
-)
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_urgent_precision_on_the_frozen_test_split(measured, language):
     assert measured["test_split"][language]["urgent_precision"]["value"] >= 0.85
