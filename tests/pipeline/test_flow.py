@@ -65,7 +65,7 @@ def test_the_gate_verdict_is_recorded_and_matches_the_champion_alias(smoke_proje
     assert reasons and all(reason.startswith(("pass: ", "FAIL: ")) for reason in reasons)
     assert promoted == all(reason.startswith("pass: ") for reason in reasons)
     champion = client.get_registered_model(MODEL_NAME).aliases.get(CHAMPION)
-    assert (str(champion) == version.version) if promoted else champion is None
+    assert (str(champion) == str(version.version)) if promoted else champion is None
 
 
 def test_a_second_run_refuses_while_one_holds_the_project(tmp_path):
