@@ -13,7 +13,6 @@ vocabulary out of the artefact, which holds only weights, the IDF vectors and th
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -22,33 +21,25 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
+from components.config import NgramBlock
 from components.errors import PsyllmError
 from components.screening.decide import Thresholds, artefact_metadata
 from components.screening.labelled import CATEGORIES, LEVELS, Language
 from components.screening.sentence_encoder import embed
 
-Analyzer = Literal["word", "char", "char_wb"]
-ANALYZERS: tuple[Analyzer, ...] = get_args(Analyzer)
+
+def _written(block: NgramBlock) -> str:
+    """A block as the artefact's header holds it: `analyzer:min-max`."""
+    return f"{block.analyzer}:{block.min_n}-{block.max_n}"
 
 
-@dataclass(frozen=True)
-class NgramBlock:
-    """One block of n-grams, written `analyzer:min-max` in the artefact's header."""
-
-    analyzer: Analyzer
-    min_n: int
-    max_n: int
-
-    def __str__(self) -> str:
-        return f"{self.analyzer}:{self.min_n}-{self.max_n}"
-
-    @classmethod
-    def parse(cls, written: str) -> "NgramBlock":
-        analyzer, _, sizes = written.partition(":")
-        low, _, high = sizes.partition("-")
-        if analyzer not in ANALYZERS or not (low.isdigit() and high.isdigit()):
-            raise PsyllmError(f"screener artefact: unreadable n-gram block {written!r}")
-        return cls(analyzer, int(low), int(high))  # type: ignore[arg-type]
+def _read_block(written: str) -> NgramBlock:
+    analyzer, _, sizes = written.partition(":")
+    low, _, high = sizes.partition("-")
+    try:
+        return NgramBlock(analyzer=analyzer, min_n=int(low), max_n=int(high))
+    except ValueError as error:  # a non-number, or a block the params would refuse
+        raise PsyllmError(f"screener artefact: unreadable n-gram block {written!r}") from error
 
 
 @dataclass(frozen=True)
@@ -61,7 +52,7 @@ class FeatureSettings:
 
     def as_metadata(self) -> dict[str, str]:
         return {
-            "ngrams": ",".join(str(block) for block in self.blocks),
+            "ngrams": ",".join(_written(block) for block in self.blocks),
             "buckets": str(self.buckets),
             "sentence_embedding": str(self.sentence_embedding),
         }
@@ -70,7 +61,7 @@ class FeatureSettings:
     def from_metadata(cls, metadata: dict[str, str]) -> "FeatureSettings":
         if "ngrams" not in metadata:
             raise PsyllmError("screener artefact: written by an older version; run `psyllm train-screener` again")
-        blocks = tuple(NgramBlock.parse(written) for written in metadata["ngrams"].split(","))
+        blocks = tuple(_read_block(written) for written in metadata["ngrams"].split(","))
         return cls(blocks, int(metadata["buckets"]), metadata["sentence_embedding"] == "True")
 
 

@@ -22,7 +22,6 @@ from components.screening.labelled import CATEGORIES, LANGUAGES, LEVELS, Labelle
 from components.screening.linear_heads import (
     FeatureSettings,
     LinearHeads,
-    NgramBlock,
     features,
     fit_idf,
     fit_level_head,
@@ -121,8 +120,7 @@ def train_language(
 ) -> tuple[LinearHeads, dict]:
     """Out-of-fold scores over the whole train split set the thresholds; then fit on all of it."""
     chosen = config.features[language]
-    blocks = tuple(NgramBlock(block.analyzer, block.min_n, block.max_n) for block in chosen.ngrams)
-    settings = FeatureSettings(blocks, config.hash_features, chosen.sentence_embedding)
+    settings = FeatureSettings(tuple(chosen.ngrams), config.hash_features, chosen.sentence_embedding)
     folded = [fold(m.text) for m in messages]
     embeddings = embed(folded) if settings.sentence_embedding else None
     levels = level_indices(messages)

@@ -2,9 +2,10 @@
 
 import numpy as np
 
+from components.config import NgramBlock
 from components.screening.decide import Thresholds
 from components.screening.labelled import CATEGORIES, LEVELS
-from components.screening.linear_heads import FeatureSettings, LinearHeads, NgramBlock, urgent_and_risk
+from components.screening.linear_heads import FeatureSettings, LinearHeads, urgent_and_risk
 
 MESSAGES = [
     ("what a lovely sunny day", "none", ()),
@@ -18,7 +19,11 @@ MESSAGES = [
     ("I'm going to stab him when he gets home", "urgent", ("harm_to_others",)),
     ("he is hitting me right now, help", "urgent", ("abuse_danger",)),
 ]
-SETTINGS = FeatureSettings((NgramBlock("word", 1, 1), NgramBlock("char_wb", 2, 4)), 4096, sentence_embedding=False)
+SETTINGS = FeatureSettings(
+    (NgramBlock(analyzer="word", min_n=1, max_n=1), NgramBlock(analyzer="char_wb", min_n=2, max_n=4)),
+    4096,
+    sentence_embedding=False,
+)
 
 
 def fitted() -> LinearHeads:
