@@ -143,8 +143,8 @@ class ScreeningConfig(StrictModel):
     cv_folds: Annotated[int, Field(ge=2)]
     target_recall: Fraction
     seed: int
-    counselchat_labels: Path
-    counselchat_csv: Path
+    real_labels: Path  # hand labels for real messages, by id (texts stay in shared_data)
+    shared_data: Path  # the public data sets the real messages come from
 
     @model_validator(mode="after")
     def _features_for_every_language(self) -> "ScreeningConfig":
@@ -290,6 +290,8 @@ class PromotionPolicy(StrictModel):
     min_rouge_l: Annotated[float, Field(ge=0, le=1)]
     screening_min_recall: Annotated[float, Field(ge=0, le=1)]
     screening_min_precision: Annotated[float, Field(ge=0, le=1)]
+    screening_real_min_recall: Annotated[float, Field(ge=0, le=1)]
+    screening_real_min_precision: Annotated[float, Field(ge=0, le=1)]
 
 
 class BatchingConfig(StrictModel):

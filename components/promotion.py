@@ -8,8 +8,9 @@ check, never a pass: a failed, partial or missing evaluation can never promote.
 With a champion, the challenger must lower test perplexity by `min_perplexity_gain` (relative)
 and may not lose more than `max_rouge_l_drop` of ROUGE-L (absolute; ROUGE-L is in [0, 1]).
 Without one, it must beat the base model's perplexity by the same margin and reach
-`min_rouge_l`. Either way, the screening evaluation must meet its recall and precision bars
-in every language: an answer model is never promoted beside a weak safety net.
+`min_rouge_l`. Either way, the screening evaluation must meet its recall and precision bars in every
+language on both frozen test splits, the written messages and the real ones: an answer
+model is never promoted beside a weak safety net.
 """
 
 import math
@@ -38,13 +39,14 @@ def decide(
     challenger: Metrics,
     champion: Metrics | None,
     base: Metrics | None,
-    screening: Mapping[str, Metrics],
+    screening: Mapping[str, Mapping[str, Metrics]],
     policy: PromotionPolicy,
 ) -> Decision:
     """Check the challenger against the champion (or, with none, the base model and the minimums).
 
     `challenger`, `champion` and `base` hold overall `perplexity` and `rouge_l`; `screening` maps
-    each language to its `urgent_recall` and `urgent_precision` on the frozen test split.
+    each frozen test split (`written`, `real`) and language to its `urgent_recall` and
+    `urgent_precision`.
     """
     checks: list[tuple[bool, str]] = []
     perplexity = _number(challenger, "perplexity")
@@ -79,18 +81,21 @@ def decide(
         checks.append(
             (rouge >= policy.min_rouge_l, f"ROUGE-L {rouge:.4f} (needs ≥ {policy.min_rouge_l:.4f}, no champion)")
         )
-    if not screening:
-        checks.append((False, "screening: no evaluation"))
-    for language, measured in sorted(screening.items()):
-        for name, bar in (
-            ("urgent_recall", policy.screening_min_recall),
-            ("urgent_precision", policy.screening_min_precision),
-        ):
-            value = _number(measured, name)
-            label = f"screening {language} {name.replace('_', ' ')}"
-            if value is None:
-                checks.append((False, f"{label}: missing"))
-            else:
-                checks.append((value >= bar, f"{label} {value:.3f} (needs ≥ {bar:.3f})"))
+    bars = {
+        "written": (policy.screening_min_recall, policy.screening_min_precision),
+        "real": (policy.screening_real_min_recall, policy.screening_real_min_precision),
+    }
+    for split, (min_recall, min_precision) in bars.items():
+        languages = screening.get(split) or {}
+        if not languages:
+            checks.append((False, f"screening {split}: no evaluation"))
+        for language, measured in sorted(languages.items()):
+            for name, bar in (("urgent_recall", min_recall), ("urgent_precision", min_precision)):
+                value = _number(measured, name)
+                label = f"screening {split} {language} {name.replace('_', ' ')}"
+                if value is None:
+                    checks.append((False, f"{label}: missing"))
+                else:
+                    checks.append((value >= bar, f"{label} {value:.3f} (needs ≥ {bar:.3f})"))
     reasons = [f"{'pass' if passed else 'FAIL'}: {text}" for passed, text in checks]
     return Decision(promote=all(passed for passed, _ in checks), reasons=reasons)

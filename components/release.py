@@ -118,16 +118,23 @@ def register(params: Params, lineage: dict[str, str]) -> Registration:
     return Registration(version, created=True)
 
 
-def screening_results(params: Params) -> dict[str, dict[str, float]]:
-    """Per language, urgent recall and precision on the frozen test split (empty when not evaluated)."""
+SCREENING_SPLITS = {"written": "test_split", "real": "real_test_split"}
+
+
+def screening_results(params: Params) -> dict[str, dict[str, dict[str, float]]]:
+    """Per frozen test split (written, real) and language, urgent recall and precision (empty when not evaluated)."""
     path = params.paths.screener_eval / EVAL_METRICS_FILE
     if not path.is_file():
         return {}
-    measured = _read_json(path, "evaluate-screener").get("test_split", {})
-    return {
-        language: {name: values[name]["value"] for name in ("urgent_recall", "urgent_precision") if name in values}
-        for language, values in measured.items()
-    }
+    evaluation = _read_json(path, "evaluate-screener")
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for split, key in SCREENING_SPLITS.items():
+        measured = {language: values for language, values in evaluation.get(key, {}).items() if language != "skipped"}
+        results[split] = {
+            language: {name: values[name]["value"] for name in ("urgent_recall", "urgent_precision") if name in values}
+            for language, values in measured.items()
+        }
+    return results
 
 
 def gate(params: Params) -> GateOutcome:
@@ -187,9 +194,10 @@ def model_card(
             table.append(f"| {name} | " + " | ".join(_format(scores.get(key)) for key in SCORES) + " |")
     screening = screening_results(params)
     screening_lines = [
-        f"- {language}: urgent recall {values.get('urgent_recall', float('nan')):.3f}, "
+        f"- {split} messages, {language}: urgent recall {values.get('urgent_recall', float('nan')):.3f}, "
         f"precision {values.get('urgent_precision', float('nan')):.3f}"
-        for language, values in sorted(screening.items())
+        for split, languages in sorted(screening.items())
+        for language, values in sorted(languages.items())
     ] or ["- not evaluated"]
     data = [f"- `{key.removeprefix(DATA_TAG)}`: {value}" for key, value in tags.items() if key.startswith(DATA_TAG)]
     crawled = "the sample site" if profile.crawl.sample_site else ", ".join(profile.crawl.seeds)
@@ -217,7 +225,7 @@ def model_card(
             "## Evaluation (test split)",
             *table,
             "",
-            "Urgent-case screening (frozen test split):",
+            "Urgent-case screening (frozen written and real test splits):",
             *screening_lines,
             "",
             "## Lineage",

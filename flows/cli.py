@@ -196,17 +196,21 @@ def train_screener() -> None:
         result = train_screener_step.run(config, params.paths.screener)
         run.log_metrics(result.manifest["languages"])
         run.log_screener(result.folder)
-    summary = ", ".join(
-        f"{language} out-of-fold urgent recall {stats['oof_urgent_recall']:.2f} "
-        f"precision {stats['oof_urgent_precision']:.2f}"
-        for language, stats in result.manifest["languages"].items()
-    )
-    typer.echo(f"train-screener: {result.folder}/ ({summary})")
+    for language, stats in result.manifest["languages"].items():
+        typer.echo(
+            f"train-screener: {language} {stats['train_messages']} written + {stats['real_train_messages']} real "
+            f"messages; out-of-fold urgent recall/precision written {stats['oof_written_urgent_recall']:.2f}"
+            f"/{stats['oof_written_urgent_precision']:.2f}, real {stats['oof_real_urgent_recall']:.2f}"
+            f"/{stats['oof_real_urgent_precision']:.2f}"
+        )
+    if result.manifest["real_messages"] != "trained on the real train split":
+        typer.echo(f"train-screener: trained on written messages only: {result.manifest['real_messages']}")
+    typer.echo(f"train-screener: {result.folder}/")
 
 
 @app.command("evaluate-screener")
 def evaluate_screener() -> None:
-    """Measure the screener on the frozen test split (and hand-labelled CounselChat questions)."""
+    """Measure the screener on the frozen written and real test splits, and each real source's flag rate."""
     from components import tracking
     from components.screening import Screener
     from components.screening import evaluate as evaluate_screener_step
@@ -217,13 +221,28 @@ def evaluate_screener() -> None:
         result = evaluate_screener_step.run(config, Screener.load(params.paths.screener), params.paths.screener_eval)
         run.log_metrics(result.metrics)
         run.log_artifacts(result.folder, "screener_eval")
-    for language, metrics in result.metrics["test_split"].items():
-        recall, precision = metrics["urgent_recall"], metrics["urgent_precision"]
-        typer.echo(
-            f"evaluate-screener: {language} urgent recall {recall['value']:.3f} {recall['ci95']}, "
-            f"precision {precision['value']:.3f} {precision['ci95']}"
-        )
+    for key, name in (("test_split", "written"), ("real_test_split", "real")):
+        if "skipped" in result.metrics[key]:
+            typer.echo(f"evaluate-screener: {name} test split skipped: {result.metrics[key]['skipped']}")
+            continue
+        for language, metrics in result.metrics[key].items():
+            recall, precision = metrics["urgent_recall"], metrics["urgent_precision"]
+            typer.echo(
+                f"evaluate-screener: {name} {language} urgent recall {recall['value']:.3f} {recall['ci95']}, "
+                f"precision {_value(precision['value'])} {precision['ci95']}"
+            )
+    for source, rates in result.metrics["sources"].items():
+        if source != "skipped":
+            labelled = _value(rates["labelled_urgent"]["value"], ".1%")
+            typer.echo(
+                f"evaluate-screener: {source} flags {rates['flagged_urgent']['value']:.1%} of the "
+                f"{rates['messages']} messages it was not trained on urgent (labelled {labelled})"
+            )
     typer.echo(f"evaluate-screener: report in {result.folder / evaluate_screener_step.REPORT_FILE}")
+
+
+def _value(value: float | None, spec: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 @app.command()

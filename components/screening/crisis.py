@@ -129,6 +129,10 @@ _EMERGENCY = {
     "en": "If anyone's life is in danger now, call {emergency} or go to the nearest emergency department.",
     "zh": "如果有人的生命正处于危险之中，请立即拨打 {emergency}，或前往最近的医院急诊。",
 }
+_CASE_OPENED = {
+    "en": "A counsellor has been told about your message and will look at it as soon as they can.",
+    "zh": "我们已经通知了一位心理咨询师，他们会尽快查看你的消息。",
+}
 _SERVICES = {"en": "You can reach trained people at any time:", "zh": "你可以随时联系这些专业的求助渠道："}
 _CLOSING = {
     "en": "This service is not an emergency service, and an automated answer is no substitute for a person.",
@@ -155,9 +159,17 @@ def reply_language(language: str | None) -> ReplyLanguage:
 
 
 def crisis_reply(
-    screening: Screening, region: str | None, language: str | None, directory: CrisisDirectory | None = None
+    screening: Screening,
+    region: str | None,
+    language: str | None,
+    directory: CrisisDirectory | None = None,
+    case_opened: bool = False,
 ) -> CrisisReply | None:
-    """The fixed reply for an urgent (or, gentler, an elevated) screening; None when there is no risk."""
+    """The fixed reply for an urgent (or, gentler, an elevated) screening; None when there is no risk.
+
+    `case_opened` says a counsellor was told (a case is in their queue); the reply promises that
+    only then, so no one waits for a person who was never asked to come.
+    """
     if screening.level == "none":
         return None
     chosen = reply_language(language)
@@ -165,5 +177,7 @@ def crisis_reply(
     lines = [_OPENING[chosen][screening.level]]
     if screening.level == "urgent":
         lines.append(_EMERGENCY[chosen].format(emergency=place.emergency[chosen]))
+    if case_opened:
+        lines.append(_CASE_OPENED[chosen])
     lines += [_SERVICES[chosen], *(_service_line(service, chosen) for service in place.resources), _CLOSING[chosen]]
     return CrisisReply("\n".join(lines), code, chosen, tuple(place.resources))

@@ -1,8 +1,10 @@
 """`psyllm evaluate-screener`: recall and precision for `urgent`, per language, with intervals.
 
-The frozen test split of the project's labelled set is the measure the release gate
-reads. Hand-labelled real CounselChat questions are a second check on text nobody wrote
-for this project; they are scored when the shared data is present and skipped otherwise.
+Two frozen test splits, both read by the release gate: the project's written messages, and
+real messages labelled by hand (read from the shared public data; skipped, with the reason,
+when it is absent). Every real source is also screened whole, and its urgent flag rate is
+set beside its labelled urgent rate: a screener that floods the counsellors' queue with
+ordinary questions shows there even when a test split looks fine.
 """
 
 import math
@@ -13,12 +15,14 @@ from pathlib import Path
 from components.config import ScreeningConfig
 from components.errors import PsyllmError
 from components.jsonl import write_atomic, write_json
-from components.screening.labelled import LEVELS, Level, load_counselchat_sample
+from components.screening.labelled import LEVELS, LabelledMessage, Level
+from components.screening.real_sources import SOURCES, read_source
 from components.screening.screener import Screener
-from components.screening.train import load_sets
+from components.screening.train import load_real, load_sets
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
+MAX_FLAG_RATIO = 1.5  # a source's urgent flag rate may be at most this multiple of its labelled urgent rate
 
 
 @dataclass(frozen=True)
@@ -109,29 +113,78 @@ def _misses(ids: list[str], actual: list[Level], predicted: list[Level]) -> list
     ]
 
 
+def _flag_rates(screener: Screener, config: ScreeningConfig, labelled: list[LabelledMessage]) -> dict:
+    """Per source: how often its messages are flagged urgent, against the labelled urgent rate.
+
+    The flag rate counts every message of the source except the real train split, which the
+    heads have seen; the labelled rate counts every labelled message of the source.
+    """
+    seen = {m.id for m in labelled if m.split == "train"}
+    rates = {}
+    for source in SOURCES:
+        messages = [m for m in read_source(config.shared_data, source) if m.id not in seen]
+        levels = [verdict.level for verdict in screener.screen_many([m.text for m in messages])]
+        flagged = sum(level == "urgent" for level in levels)
+        labels = [m.label for m in labelled if m.kind == f"real:{source}"]
+        labelled_urgent = sum(label == "urgent" for label in labels)
+        flag_rate = flagged / len(messages)
+        labelled_rate = labelled_urgent / len(labels) if labels else None
+        rates[source] = {
+            "messages": len(messages),
+            "flagged_urgent": _rate(flagged, len(messages)),
+            "flagged_elevated": sum(level == "elevated" for level in levels),
+            "labelled_urgent": _rate(labelled_urgent, len(labels)),
+            "flag_ratio": round(flag_rate / labelled_rate, 3) if labelled_rate else None,
+        }
+    return rates
+
+
+def _flag_section(rates: dict, max_ratio: float) -> list[str]:
+    lines = [
+        "## Urgent flag rate per real source (every message except the real train split)",
+        "",
+        f"Bar: the flag rate at most {max_ratio}x the labelled urgent rate.",
+        "",
+        "| source | messages | flagged urgent [95 % CI] | flagged elevated | labelled urgent [95 % CI] | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for source, rate in rates.items():
+        ratio = "n/a" if rate["flag_ratio"] is None else f"{rate['flag_ratio']:.2f}"
+        lines.append(
+            f"| {source} | {rate['messages']} | {_percent(rate['flagged_urgent'])} | {rate['flagged_elevated']} "
+            f"| {_percent(rate['labelled_urgent'])} | {ratio} |"
+        )
+    return [*lines, ""]
+
+
 def run(config: ScreeningConfig, screener: Screener, out_dir: Path) -> EvaluateResult:
-    """Score the frozen test split (and the CounselChat sample if present); write metrics and report."""
-    metrics: dict = {"test_split": {}}
+    """Score both frozen test splits and every real source's flag rate; write metrics and report."""
+    metrics: dict = {"test_split": {}, "real_test_split": {}}
     report = ["# Urgent-case screening: evaluation", ""]
+    real, real_absent = load_real(config)
     for language, messages in load_sets(config).items():
-        test = [m for m in messages if m.split == "test"]
-        if not test:
-            raise PsyllmError(f"the {language} labelled set has no test split")
-        predicted = [verdict.level for verdict in screener.screen_many([m.text for m in test])]
-        result = score([m.label for m in test], predicted, [m.kind for m in test])
-        result["misses"] = _misses([m.id for m in test], [m.label for m in test], predicted)
-        metrics["test_split"][language] = result
-        report += _section(f"Frozen test split, {language}", result)
-    if config.counselchat_csv.is_file():
-        sample = load_counselchat_sample(config.counselchat_labels, config.counselchat_csv)
-        predicted = [verdict.level for verdict in screener.screen_many([m.text for m in sample])]
-        result = score([m.label for m in sample], predicted)
-        result["misses"] = _misses([str(m.question_id) for m in sample], [m.label for m in sample], predicted)
-        metrics["counselchat"] = result
-        report += _section("CounselChat questions, hand-labelled (en)", result)
+        for key, title, pool in (
+            ("test_split", "Frozen written test split", messages),
+            ("real_test_split", "Frozen real test split", real.get(language, [])),
+        ):
+            test = [m for m in pool if m.split == "test"]
+            if not test:
+                if key == "test_split" or real_absent is None:
+                    raise PsyllmError(f"the {language} {title.lower()} is empty")
+                continue
+            predicted = [verdict.level for verdict in screener.screen_many([m.text for m in test])]
+            result = score([m.label for m in test], predicted, [m.kind for m in test])
+            result["misses"] = _misses([m.id for m in test], [m.label for m in test], predicted)
+            metrics[key][language] = result
+            report += _section(f"{title}, {language}", result)
+    if real_absent is None:
+        labelled = [m for messages in real.values() for m in messages]
+        metrics["sources"] = _flag_rates(screener, config, labelled)
+        report += _flag_section(metrics["sources"], MAX_FLAG_RATIO)
     else:
-        metrics["counselchat"] = {"skipped": f"{config.counselchat_csv} not found"}
-        report += ["## CounselChat questions", "", f"Skipped: {config.counselchat_csv} not found.", ""]
+        metrics["real_test_split"] = {"skipped": real_absent}
+        metrics["sources"] = {"skipped": real_absent}
+        report += ["## Real messages", "", f"Skipped: {real_absent}.", ""]
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / METRICS_FILE, metrics)
     write_atomic(out_dir / REPORT_FILE, "\n".join(report))

@@ -1,14 +1,12 @@
-"""The labelled screening messages: the project's own set and the hand-labelled CounselChat ids.
+"""The project's written screening messages, and the record type real labelled messages share.
 
 The project's set (`tests/data/screening/{en,zh}.jsonl`) carries its train/test split in
 every record. The split was drawn once, by paraphrase group, before anything was tuned, and
 is frozen: a data test pins a digest of the test records, so the test split cannot drift.
 """
 
-import csv
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -80,38 +78,3 @@ def split_digest(messages: list[LabelledMessage], split: str) -> str:
     """sha256 over one split's ids, texts and labels: what the frozen-split test pins."""
     chosen = sorted((m.id, m.text, m.label, list(m.categories)) for m in messages if m.split == split)
     return hashlib.sha256(json.dumps(chosen, ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class RealMessage:
-    """A CounselChat question labelled by hand; the project stores only its id and label."""
-
-    question_id: int
-    text: str
-    label: Level
-
-
-def load_counselchat_sample(labels_path: Path, csv_path: Path) -> list[RealMessage]:
-    """Join the hand labels with question texts from the shared CounselChat CSV.
-
-    CounselChat reuses some question ids for different questions later in the file; the
-    labels refer to the first row with each id, so that is the text taken here.
-    """
-    if not csv_path.is_file():
-        raise PsyllmError(f"{csv_path}: CounselChat CSV not found (it lives in ../shared/data)")
-    csv.field_size_limit(sys.maxsize)
-    texts: dict[int, str] = {}
-    with csv_path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            question_id = int(row["questionID"])
-            if question_id not in texts:
-                texts[question_id] = f"{row['questionTitle']}\n{row['questionText']}".strip()
-    sample = []
-    for line_number, record in read_jsonl(labels_path):
-        question_id = record["questionID"]
-        if question_id not in texts:
-            raise PsyllmError(f"{labels_path}:{line_number}: questionID {question_id} is not in {csv_path}")
-        if record["label"] not in LEVELS:
-            raise PsyllmError(f"{labels_path}:{line_number}: label must be one of {', '.join(LEVELS)}")
-        sample.append(RealMessage(question_id, texts[question_id], record["label"]))
-    return sample

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from components.screening.labelled import Category
+from components.screening.normalize import SENTENCE
 
 Context = Literal["present", "negated", "past", "fiction", "professional", "joking"]
 Strength = Literal["intent", "signal"]
@@ -133,7 +134,6 @@ _PROFESSIONAL = re.compile(
 _JOKING = re.compile(
     r"\b(?:lol|lmao|lmfao|jk|haha\w*)\b|(?<!not )(?<!n't )(?<!no )\b(?:joking|kidding)\b|😂|🤣|💀|🙃|🙄|哈哈|狗头"
 )
-_SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]*")
 _CLAUSE_BREAK = re.compile(r"[,，;；:：、]|\bbut\b|但是|可是|不过")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -165,7 +165,7 @@ def _context(sentence: str, before: str) -> tuple[Context, str]:
 def find_matches(folded: str) -> list[Match]:
     """Every pattern match in a folded message, each with its sentence's context."""
     matches = []
-    for sentence_match in _SENTENCE.finditer(folded):
+    for sentence_match in SENTENCE.finditer(folded):
         sentence = sentence_match.group(0)
         for pattern in PATTERNS:
             for found in pattern.regex.finditer(sentence):

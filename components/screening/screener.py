@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from components.errors import PsyllmError
-from components.screening.decide import HEADS, Scorer, categories_for, decide_level, rule_verdict
+from components.screening.decide import HEADS, Scorer, categories_for, decide_level, message_probabilities, rule_verdict
 from components.screening.labelled import CATEGORIES, LANGUAGES, Category, Language, Level
 from components.screening.linear_heads import LinearHeads
 from components.screening.normalize import MAX_MESSAGE_CHARS, fold
@@ -101,7 +101,7 @@ class Screener:
         for language in LANGUAGES:
             indices = [index for index, languages in enumerate(wanted) if language in languages]
             if indices:
-                rows = self.scorers[language].probabilities_for([folded[index] for index in indices])
+                rows = message_probabilities(self.scorers[language], [folded[index] for index in indices])
                 probabilities[language] = dict(zip(indices, rows, strict=True))
         return [
             self._verdict(folded[index], {lang: rows[index] for lang, rows in probabilities.items() if index in rows})

@@ -31,30 +31,31 @@ def _model() -> tuple:
         return _loaded
 
 
-def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
+def embed(texts: list[str], max_batch_tokens: int = 4096) -> np.ndarray:
     """(texts, 384) mean-pooled, L2-normalised embeddings, in the order of `texts`.
 
-    Batches are cut from the texts sorted by length, so a batch pads to a similar length: on
-    the labelled set that is 3.4x fewer token positions than batching in file order.
+    Texts are batched by length, each batch holding at most `max_batch_tokens` padded token
+    positions: a long message is read whole and as many short sentence windows, and one batch
+    padded to the whole text's length would spend most of its time on padding.
     """
     import torch
 
     tokenizer, model = _model()
-    by_length = sorted(range(len(texts)), key=lambda index: len(texts[index]))
-    batches = []
+    encoded = tokenizer(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]
+    by_length = sorted(range(len(texts)), key=lambda index: len(encoded[index]))
+    batches: list[list[int]] = [[]]
+    for index in by_length:
+        if batches[-1] and (len(batches[-1]) + 1) * len(encoded[index]) > max_batch_tokens:
+            batches.append([])
+        batches[-1].append(index)
+    pooled_batches = []
     with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(
-                [texts[index] for index in by_length[start : start + batch_size]],
-                padding=True,
-                truncation=True,
-                max_length=MAX_TOKENS,
-                return_tensors="pt",
-            )
+        for batch_indices in filter(None, batches):
+            batch = tokenizer.pad({"input_ids": [encoded[index] for index in batch_indices]}, return_tensors="pt")
             hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            batches.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+            pooled_batches.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
     embeddings = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
-    embeddings[by_length] = np.concatenate(batches)
+    embeddings[[index for batch_indices in batches for index in batch_indices]] = np.concatenate(pooled_batches)
     return embeddings

@@ -4,9 +4,10 @@ Every path to model text goes through `Answerer.events`:
 1. the request is checked (clear `InvalidRequest` messages, nothing stored);
 2. the message is screened before any model text exists, and the verdict is the first event;
 3. the answer (and for an urgent message its case for the counsellors' queue) is recorded;
-4. an urgent or elevated message gets the fixed, human-written `crisis_reply` next, so model
-   text is never the whole reply; when the service is too busy to generate, an urgent message
-   still gets that reply, and only a message with no risk gets 503;
+4. an urgent message gets the fixed, human-written `crisis_reply` (saying a counsellor was told
+   only when its case was opened) and no generated advice at all: nothing is generated for it;
+   an elevated message gets the gentler reply followed by the model's answer. When the service
+   is too busy to generate, only a message with no risk gets 503;
 5. model text streams in pieces, and the answer so far is checked before each piece is
    released: an answer that encourages harm (`screening.output`) is withheld, recorded and logged.
 Logs carry request ids, levels and categories, never what a person wrote.
@@ -125,23 +126,24 @@ class Answerer:
         request_id = new_request_id()
         pieces = None
         try:
-            limit = prompt_limit(self.model, request.max_new_tokens)
-            prompt = encode_prompt(
-                self.tokenizer, self.template, request.question, request.description, language,
-                self.config.max_description_tokens,
-            )[-limit:]  # fmt: skip
-            pieces = self.generator.submit(prompt, request.max_new_tokens)
+            if not screening.urgent:
+                limit = prompt_limit(self.model, request.max_new_tokens)
+                prompt = encode_prompt(
+                    self.tokenizer, self.template, request.question, request.description, language,
+                    self.config.max_description_tokens,
+                )[-limit:]  # fmt: skip
+                pieces = self.generator.submit(prompt, request.max_new_tokens)
         except QueueFull:
             if screening.level == "none":
                 raise
         issued = IssuedAnswer(request_id, self.model_version, screening.level, screening.categories, request.question)
-        await asyncio.to_thread(self.store.record_answer, issued, screening.urgent)
+        case_id = await asyncio.to_thread(self.store.record_answer, issued, screening.urgent)
         log.info("request %s: screened %s %s", request_id, screening.level, ",".join(screening.categories) or "-")
-        if screening.urgent:
-            log.warning("request %s: urgent case queued for a counsellor", request_id)
+        if case_id is not None:
+            log.warning("request %s: urgent case %s queued for a counsellor", request_id, case_id)
         yield {"type": "screening", "request_id": request_id, "model_version": self.model_version,
                "screening": screening_json(screening)}  # fmt: skip
-        reply = crisis_reply(screening, self.config.region, language)
+        reply = crisis_reply(screening, self.config.region, language, case_opened=case_id is not None)
         if reply is not None:
             services = [{"name": service.names[reply.language], "phone": service.phone, "text": service.text,
                          "url": service.url} for service in reply.services]  # fmt: skip

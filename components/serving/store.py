@@ -141,8 +141,8 @@ class Store:
                 f"serve.store_url: cannot open the store ({str(unreachable.orig).strip()})"
             ) from unreachable
 
-    def record_answer(self, issued: IssuedAnswer, urgent: bool) -> None:
-        """The issued answer, and for an urgent message its open case, in one transaction."""
+    def record_answer(self, issued: IssuedAnswer, urgent: bool) -> int | None:
+        """The issued answer, and for an urgent message its open case, in one transaction: the case's id."""
         question = issued.question if self.store_text else None
         categories = ",".join(issued.categories)
         with self.engine.begin() as connection:
@@ -157,16 +157,18 @@ class Store:
                     question=question,
                 )
             )
-            if urgent:
-                connection.execute(
-                    insert(cases).values(
-                        request_id=issued.request_id,
-                        created_at=_now(),
-                        categories=categories,
-                        status="open",
-                        question=question,
-                    )
+            if not urgent:
+                return None
+            opened = connection.execute(
+                insert(cases).values(
+                    request_id=issued.request_id,
+                    created_at=_now(),
+                    categories=categories,
+                    status="open",
+                    question=question,
                 )
+            )
+            return int(opened.inserted_primary_key[0])
 
     def mark_withheld(self, request_id: str) -> None:
         with self.engine.begin() as connection:

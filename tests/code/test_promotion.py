@@ -13,8 +13,15 @@ POLICY = PromotionPolicy(
     min_rouge_l=0.05,
     screening_min_recall=0.95,
     screening_min_precision=0.85,
+    screening_real_min_recall=0.95,
+    screening_real_min_precision=0.75,
 )
-SAFE = {"en": {"urgent_recall": 0.98, "urgent_precision": 0.9}, "zh": {"urgent_recall": 0.97, "urgent_precision": 0.88}}
+WRITTEN = {
+    "en": {"urgent_recall": 0.98, "urgent_precision": 0.9},
+    "zh": {"urgent_recall": 0.97, "urgent_precision": 0.88},
+}
+REAL = {"en": {"urgent_recall": 0.96, "urgent_precision": 0.8}, "zh": {"urgent_recall": 1.0, "urgent_precision": 0.76}}
+SAFE = {"written": WRITTEN, "real": REAL}
 CHAMPION = {"perplexity": 30.0, "rouge_l": 0.12}
 BASE = {"perplexity": 42.0, "rouge_l": 0.09}
 
@@ -22,7 +29,8 @@ BASE = {"perplexity": 42.0, "rouge_l": 0.09}
 def test_a_better_challenger_is_promoted_with_every_check_recorded():
     decision = decide({"perplexity": 29.0, "rouge_l": 0.118}, CHAMPION, BASE, SAFE, POLICY)
     assert decision.promote
-    assert len(decision.reasons) == 2 + 2 * len(SAFE) and all(r.startswith("pass: ") for r in decision.reasons)
+    assert len(decision.reasons) == 2 + 2 * (len(WRITTEN) + len(REAL))
+    assert all(r.startswith("pass: ") for r in decision.reasons)
     assert "vs champion 30.000 (needs ≤ 29.400" in decision.reasons[0]
 
 
@@ -47,12 +55,25 @@ def test_a_challenger_that_is_not_better_or_not_fully_measured_is_not_promoted(c
 
 def test_screening_below_its_bar_or_missing_blocks_promotion():
     better = {"perplexity": 20.0, "rouge_l": 0.2}
-    weak = {**SAFE, "zh": {"urgent_recall": 0.97, "urgent_precision": 0.83}}
+    weak = {"written": {**WRITTEN, "zh": {"urgent_recall": 0.97, "urgent_precision": 0.83}}, "real": REAL}
     decision = decide(better, CHAMPION, BASE, weak, POLICY)
-    assert not decision.promote and "FAIL: screening zh urgent precision 0.830 (needs ≥ 0.850)" in decision.reasons
+    assert not decision.promote
+    assert "FAIL: screening written zh urgent precision 0.830 (needs ≥ 0.850)" in decision.reasons
     assert not decide(better, CHAMPION, BASE, {}, POLICY).promote
-    partial = {"en": {"urgent_recall": 0.99}}
-    assert "FAIL: screening en urgent precision: missing" in decide(better, CHAMPION, BASE, partial, POLICY).reasons
+    partial = {"written": {"en": {"urgent_recall": 0.99}}, "real": REAL}
+    reasons = decide(better, CHAMPION, BASE, partial, POLICY).reasons
+    assert "FAIL: screening written en urgent precision: missing" in reasons
+
+
+def test_the_real_split_has_its_own_bars_and_must_be_there():
+    better = {"perplexity": 20.0, "rouge_l": 0.2}
+    precise_enough = {"written": WRITTEN, "real": {**REAL, "en": {"urgent_recall": 0.95, "urgent_precision": 0.75}}}
+    assert decide(better, CHAMPION, BASE, precise_enough, POLICY).promote  # 0.75 passes the real bar, not the written
+    missed = {"written": WRITTEN, "real": {**REAL, "zh": {"urgent_recall": 0.9, "urgent_precision": 0.9}}}
+    decision = decide(better, CHAMPION, BASE, missed, POLICY)
+    assert not decision.promote and "FAIL: screening real zh urgent recall 0.900 (needs ≥ 0.950)" in decision.reasons
+    decision = decide(better, CHAMPION, BASE, {"written": WRITTEN}, POLICY)  # the shared data was absent
+    assert not decision.promote and "FAIL: screening real: no evaluation" in decision.reasons
 
 
 def test_without_a_champion_the_base_model_and_the_floors_apply():

@@ -1,12 +1,21 @@
-"""Data layer: the labelled screening sets are well formed, big enough and their test split frozen."""
+"""Data layer: the written and real labelled screening sets are well formed, big enough, their test splits frozen."""
 
 import json
 from collections import Counter
 
 import pytest
+from sklearn.metrics import cohen_kappa_score
 
-from components.screening.labelled import load_counselchat_sample, load_labelled, split_digest
-from tests.conftest import PROJECT_ROOT
+from components.screening.labelled import load_labelled, split_digest
+from components.screening.real_labels import (
+    draw_split,
+    load_real_labels,
+    near_duplicate_groups,
+    real_digest,
+    real_messages,
+)
+from components.screening.real_sources import read_source
+from tests.conftest import PROJECT_ROOT, SHARED_DATA
 
 SCREENING = PROJECT_ROOT / "tests/data/screening"
 LANGUAGES = ("en", "zh")
@@ -55,17 +64,51 @@ def test_the_test_split_is_frozen(labelled):
     assert sum(m.label == "urgent" for m in test) >= 50
 
 
-def test_counselchat_labels_store_ids_not_texts():
-    lines = [json.loads(line) for line in (SCREENING / "counselchat_labels.jsonl").read_text().splitlines()]
-    assert all(set(line) == {"questionID", "label", "categories", "note"} for line in lines)
-    assert len({line["questionID"] for line in lines}) == len(lines) >= 100
+@pytest.fixture(scope="module")
+def real_labels():
+    return load_real_labels(SCREENING / "real_labels.jsonl")
 
 
-def test_counselchat_labels_refer_to_real_questions(shared_file):
-    csv_path = shared_file("counsel-chat/20200325_counsel_chat.csv")
-    sample = load_counselchat_sample(SCREENING / "counselchat_labels.jsonl", csv_path)
-    assert len(sample) >= 100
-    assert {m.label for m in sample} == {"none", "elevated", "urgent"}
-    notes = [json.loads(line)["note"] for line in (SCREENING / "counselchat_labels.jsonl").read_text().splitlines()]
-    texts = "\n".join(m.text.lower() for m in sample)
-    assert not [note for note in notes if len(note) > 30 and note.lower() in texts]
+def test_real_labels_store_ids_not_texts_and_cover_every_source(real_labels):
+    lines = [json.loads(line) for line in (SCREENING / "real_labels.jsonl").read_text().splitlines()]
+    assert all(set(line) == {"id", "source", "group", "label", "categories", "split", "note"} for line in lines)
+    assert all(len(line["note"]) <= 100 for line in lines)
+    per_source = Counter(label.source for label in real_labels)
+    assert per_source["counselchat"] >= 815 and per_source["psyqa"] == 100
+    assert per_source["cpsycound"] + per_source["cpsycoune"] >= 1000
+    for language_sources in (("counselchat",), ("psyqa", "cpsycound", "cpsycoune")):
+        levels = Counter(label.label for label in real_labels if label.source in language_sources)
+        assert levels["urgent"] >= 5 and levels["elevated"] >= 5
+
+
+def test_the_real_split_is_the_one_drawn_and_frozen(real_labels):
+    assert draw_split(real_labels) == {label.id: label.split for label in real_labels}
+    frozen = json.loads((SCREENING / "real_frozen_test_split.json").read_text())
+    assert real_digest(real_labels, "test") == frozen["digest"]
+    test_share = sum(label.split == "test" for label in real_labels) / len(real_labels)
+    assert 0.25 <= test_share <= 0.35
+    groups: dict[str, set[str]] = {}
+    for label in real_labels:
+        groups.setdefault(f"{label.source}:{label.group}", set()).add(label.split)
+    assert all(len(splits) == 1 for splits in groups.values())
+
+
+def test_real_labels_point_at_real_messages_and_hold_no_text(real_labels, shared_file):
+    shared_file("counsel-chat/20200325_counsel_chat.csv")
+    messages = real_messages(real_labels, SHARED_DATA)
+    by_id = {m.id: m for m in messages}
+    texts = "\n".join(m.text.lower() for m in messages)
+    assert not [label.note for label in real_labels if len(label.note) > 30 and label.note.lower() in texts]
+    for source in ("counselchat", "psyqa", "cpsycound", "cpsycoune"):
+        sourced = [m for m in read_source(SHARED_DATA, source) if m.id in by_id]
+        groups = near_duplicate_groups(sourced)
+        assert all(by_id[m.id].group == f"{source}:{groups[m.id]}" for m in sourced), source
+
+
+def test_second_rater_agreement_is_the_one_reported(real_labels):
+    second = {line["id"]: line["label"] for line in map(json.loads, (SCREENING / "real_second_rater.jsonl").open())}
+    first = {label.id: label.label for label in real_labels}
+    assert len(second) >= 200 and set(second) <= set(first)
+    ids = sorted(second)
+    kappa = cohen_kappa_score([first[i] for i in ids], [second[i] for i in ids])
+    assert f"Cohen's kappa {kappa:.2f}" in (SCREENING / "README.md").read_text()

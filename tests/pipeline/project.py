@@ -12,13 +12,21 @@ from pathlib import Path
 import psutil
 from ruamel.yaml import YAML
 
-from tests.conftest import PROJECT_ROOT, free_port
+from tests.conftest import PROJECT_ROOT, SHARED_DATA, free_port
 
 BIN = Path(sys.executable).parent
 
 
 def clone_project(destination: Path) -> Path:
-    """Copy tracked and untracked-but-not-ignored files, then commit them in a new repository."""
+    """Copy tracked and untracked-but-not-ignored files, then commit them in a new repository.
+
+    The shared public data is linked beside the copy, where params.yaml looks for it, as CI's
+    clone has it beside the checkout.
+    """
+    shared = destination.parent / "shared"
+    if SHARED_DATA.is_dir() and not shared.exists():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shared.symlink_to(SHARED_DATA.parent, target_is_directory=True)
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"],
         cwd=PROJECT_ROOT, capture_output=True, check=True,

@@ -23,7 +23,7 @@ def test_each_screening_step_logged_params_and_metrics(smoke_runs):
     assert {"train-screener", "evaluate-screener"} <= steps
     train = smoke_runs[smoke_runs["tags.psyllm.step"] == "train-screener"].iloc[0]
     assert train["params.screening.target_recall"] == "0.97"
-    assert train["metrics.en.oof_urgent_recall"] >= 0.97
+    assert train["metrics.en.oof_written_urgent_recall"] >= 0.97
     evaluate = smoke_runs[smoke_runs["tags.psyllm.step"] == "evaluate-screener"].iloc[0]
     assert 0 < evaluate["metrics.test_split.zh.urgent_recall.value"] <= 1
 

@@ -37,6 +37,12 @@ def test_unknown_region_falls_back_to_a_worldwide_directory():
     assert "https://findahelpline.com" in reply.text and "local emergency number" in reply.text
 
 
+def test_the_reply_says_a_counsellor_was_told_only_when_a_case_was_opened():
+    for language, notice in (("en", "A counsellor has been told"), ("zh", "我们已经通知了一位心理咨询师")):
+        assert notice in crisis_reply(URGENT, "GB", language, case_opened=True).text
+        assert notice not in crisis_reply(URGENT, "GB", language).text
+
+
 def test_elevated_gets_a_gentler_reply_and_none_gets_none():
     elevated = crisis_reply(ELEVATED, "GB", "en")
     assert "116 123" in elevated.text and "999" not in elevated.text

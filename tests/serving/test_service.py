@@ -42,13 +42,14 @@ def test_the_stream_screens_first_and_carries_the_same_answer(client, served):
     assert streamed.strip() == client.answer(question=WORRY, max_new_tokens=16)["answer"]  # greedy: same text
 
 
-def test_an_urgent_message_leads_with_help_and_reaches_the_case_queue(client, served):
+def test_an_urgent_message_gets_help_and_no_generated_advice_and_reaches_the_case_queue(client, served):
     _, events = stream(served, {"question": URGENT, "max_new_tokens": 8})
-    assert [event["type"] for event in events[:2]] == ["screening", "crisis"]
+    assert [event["type"] for event in events] == ["screening", "crisis", "done"]  # no model text at all
     assert events[0]["screening"]["urgent"] and "suicide" in events[0]["screening"]["categories"]
     assert "Please reach a person now" in events[1]["text"] and events[1]["services"]
+    assert "A counsellor has been told" in events[1]["text"] and events[2]["generated"] is False
     reply = client.answer(question=URGENT, max_new_tokens=8)
-    assert reply["answer"].startswith(events[1]["text"])  # model text never comes first, nor alone
+    assert reply["answer"] == events[1]["text"]  # the crisis reply is the whole answer
 
     assert httpx.get(f"{served.url}/cases").status_code == 401
     assert httpx.get(f"{served.url}/cases", headers={"X-API-Key": "wrong"}).status_code == 401

@@ -1,0 +1,36 @@
+"""Sentence windows: how a long message is read, and which windows the heads learn from."""
+
+import numpy as np
+
+from components.screening.decide import Units, highest_per_message
+from components.screening.labelled import LEVELS
+from components.screening.normalize import sentence_windows
+
+
+def test_short_messages_are_read_whole_and_long_ones_also_in_overlapping_windows_of_three():
+    assert sentence_windows("I can't sleep.") == []
+    assert sentence_windows("I can't sleep. Work is hard. I argue a lot.") == []
+    assert sentence_windows("one. two! three? four") == ["one. two! three?", "two! three? four"]
+    assert sentence_windows("我睡不着。工作很累。我想找人聊聊。我很孤单。") == [
+        "我睡不着。 工作很累。 我想找人聊聊。",
+        "工作很累。 我想找人聊聊。 我很孤单。",
+    ]
+
+
+def test_units_keep_each_message_whole_first_and_remember_their_owner():
+    units = Units.of(["short one.", "a. b. c. d."])
+    assert units.texts == ["short one.", "a. b. c. d.", "a. b. c.", "b. c. d."]
+    assert units.owner.tolist() == [0, 1, 1, 1] and units.whole.tolist() == [True, True, False, False]
+
+
+def test_only_the_windows_of_messages_without_risk_become_training_negatives():
+    units = Units.of(["a. b. c. d.", "e. f. g. h."])  # message 0 is "none", message 1 "urgent"
+    levels = np.asarray([LEVELS.index("none"), LEVELS.index("urgent")])
+    rows = units.training_rows(np.asarray([0, 1]), levels)
+    assert [units.texts[row] for row in rows] == ["a. b. c. d.", "a. b. c.", "b. c. d.", "e. f. g. h."]
+    assert units.training_rows(np.asarray([1]), levels).tolist() == [3]  # held-out messages add nothing
+
+
+def test_a_message_scores_as_its_highest_unit():
+    rows = np.asarray([[0.1, 0.2], [0.9, 0.3], [0.4, 0.8], [0.05, 0.1]])
+    assert highest_per_message(rows, np.asarray([0, 0, 0, 1]), 2).tolist() == [[0.9, 0.8], [0.05, 0.1]]
