@@ -37,9 +37,10 @@ class LabelledMessage:
     split: str
 
 
-def _check(record: dict, where: str) -> None:
-    if set(record) != _FIELDS:
-        raise PsyllmError(f"{where}: expected the fields {sorted(_FIELDS)}, got {sorted(record)}")
+def check_record(record: dict, where: str, fields: set[str]) -> None:
+    """The fields, level, categories and split every labelled record (written or real) must have."""
+    if set(record) != fields:
+        raise PsyllmError(f"{where}: expected the fields {sorted(fields)}, got {sorted(record)}")
     if record["label"] not in LEVELS:
         raise PsyllmError(f"{where}: label must be one of {', '.join(LEVELS)}, got {record['label']!r}")
     unknown = set(record["categories"]) - set(CATEGORIES)
@@ -49,6 +50,10 @@ def _check(record: dict, where: str) -> None:
         raise PsyllmError(f"{where}: categories must be empty exactly when the label is 'none'")
     if record["split"] not in SPLITS:
         raise PsyllmError(f"{where}: split must be one of {', '.join(SPLITS)}, got {record['split']!r}")
+
+
+def _check(record: dict, where: str) -> None:
+    check_record(record, where, _FIELDS)
     if not isinstance(record["text"], str) or not record["text"].strip():
         raise PsyllmError(f"{where}: text must be a non-empty string")
 

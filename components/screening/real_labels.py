@@ -16,7 +16,7 @@ from pathlib import Path
 from components.errors import PsyllmError
 from components.jsonl import read_jsonl
 from components.near_dup import NearDuplicateIndex
-from components.screening.labelled import CATEGORIES, LEVELS, SPLITS, Category, LabelledMessage, Level
+from components.screening.labelled import LEVELS, Category, LabelledMessage, Level, check_record
 from components.screening.real_sources import SOURCE_LANGUAGE, SOURCES, RealMessage, Source, read_source
 
 _FIELDS = {"id", "source", "group", "label", "categories", "split", "note"}
@@ -39,18 +39,9 @@ class RealLabel:
 
 
 def _check(record: dict, where: str) -> None:
-    if set(record) != _FIELDS:
-        raise PsyllmError(f"{where}: expected the fields {sorted(_FIELDS)}, got {sorted(record)}")
+    check_record(record, where, _FIELDS)
     if record["source"] not in SOURCES:
         raise PsyllmError(f"{where}: source must be one of {', '.join(SOURCES)}, got {record['source']!r}")
-    if record["label"] not in LEVELS:
-        raise PsyllmError(f"{where}: label must be one of {', '.join(LEVELS)}, got {record['label']!r}")
-    if set(record["categories"]) - set(CATEGORIES):
-        raise PsyllmError(f"{where}: categories must be among {', '.join(CATEGORIES)}")
-    if (record["label"] == "none") != (not record["categories"]):
-        raise PsyllmError(f"{where}: categories must be empty exactly when the label is 'none'")
-    if record["split"] not in SPLITS:
-        raise PsyllmError(f"{where}: split must be one of {', '.join(SPLITS)}, got {record['split']!r}")
 
 
 def load_real_labels(path: Path) -> list[RealLabel]:
