@@ -64,24 +64,28 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class RuleVerdict:
-    """What the patterns alone say: urgent, held back to elevated (all intent is past), or open."""
+    """What the patterns alone say: urgent (present intent), at least elevated (a present thought),
+    held back to elevated (every intent or thought is past), or open."""
 
     urgent: bool
+    thought: bool
     past_only: bool
 
 
 def rule_verdict(matches: list[Match]) -> RuleVerdict:
-    intents = [match for match in matches if match.strength == "intent"]
-    present = any(match.context == "present" for match in intents)
-    past_only = bool(intents) and all(match.context == "past" for match in intents)
-    return RuleVerdict(urgent=present, past_only=past_only)
+    risky = [match for match in matches if match.strength in ("intent", "thought")]
+    return RuleVerdict(
+        urgent=any(match.strength == "intent" and match.context == "present" for match in risky),
+        thought=any(match.strength == "thought" and match.context == "present" for match in risky),
+        past_only=bool(risky) and all(match.context == "past" for match in risky),
+    )
 
 
 def decide_level(verdict: RuleVerdict, urgent_hits: bool, risk_hits: bool) -> Level:
-    """Urgent if an intent pattern is present, or a head fires and the intent is not all in the past."""
+    """Urgent if an intent pattern is present, or a head fires and the risk is not all in the past."""
     if verdict.urgent or (urgent_hits and not verdict.past_only):
         return "urgent"
-    if urgent_hits or risk_hits or verdict.past_only:
+    if urgent_hits or risk_hits or verdict.thought or verdict.past_only:
         return "elevated"
     return "none"
 

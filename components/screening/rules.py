@@ -2,7 +2,13 @@
 
 Rules do two jobs the learned models cannot be trusted with alone: they name *why* a
 message was flagged (a matched phrase and its category), and they make the plainest
-statements of intent ("I'm going to kill myself", 我想自杀) urgent whatever a model says.
+statements of intent ("I'm going to kill myself", 我今晚就要自杀) urgent whatever a model says.
+They follow the labelling criteria (tests/data/screening/README.md), which triage as the C-SSRS
+screener does: an `intent` pattern (intent, a method, preparation, a goodbye, abuse now) makes a
+present message urgent; a `thought` pattern (a death wish, suicidal thoughts, ongoing
+self-harm) makes it at least elevated. An intent phrase said as a wish or a passing thought
+("sometimes I want to kill myself", 有时候想自杀) counts as a thought unless the sentence
+names a time or means ("tonight", "the pills are ready").
 Each match is read in its sentence: a negation just before it ("I would never..."), a
 distant-past marker without a sign of recurrence ("years ago", 以前), fiction or media
 ("in the movie", 电视剧里) or a professional frame ("for my thesis", 来访者) take the
@@ -18,12 +24,12 @@ from components.screening.labelled import Category
 from components.screening.normalize import SENTENCE
 
 Context = Literal["present", "negated", "past", "fiction", "professional", "joking"]
-Strength = Literal["intent", "signal"]
+Strength = Literal["intent", "thought", "signal"]
 
 
 @dataclass(frozen=True)
 class Pattern:
-    """A phrase family: `intent` patterns alone make a present message urgent; `signal` ones only explain."""
+    """A phrase family: `intent` makes a present message urgent, `thought` elevated; `signal` only explains."""
 
     category: Category
     strength: Strength
@@ -57,13 +63,9 @@ PATTERNS: tuple[Pattern, ...] = (
         r"\b(?:kill|killing|hang|hanging|shoot|shooting|drown|drowning|poison|poisoning) myself\b",
         r"\b(?:end|ending|take|taking) my (?:own )?life\b",
         r"\bend(?:ing)? it (?:all|tonight|today|now)\b",
-        r"\b(?:want|wanting|going|plan|planning|ready|about) to die\b(?! (?:of|laughing)\b)",
-        r"\bwish i (?:was|were|could be) dead\b|\bwish i had never been born\b",
-        r"\bi'?m suicidal\b|\b(?:feel|feeling|felt) suicidal\b|\bsuicidal (?:again|tonight|right now)\b",
+        r"(?<!\bwas )(?<!\bwere )\b(?:going|plan|planning|ready|about) to die\b(?! (?:of|laughing)\b)",
+        r"\bsuicidal (?:tonight|right now)\b",
         r"\bcommit(?:ting)? suicide\b|\bsuicide (?:note|letter|plan)\b",
-        r"\b(?:don't|do not|no longer) want to (?:live|be alive|exist|wake up|be here anymore)\b",
-        r"\bbetter off (?:dead|without me)\b",
-        r"\bno (?:reason|point) (?:to live|in living|to go on|in going on)\b",
         r"(?<!bungee )\bjump(?:ing)? (?:off|from|in front of) (?:a |the |my |this )?"
         r"(?:bridge|roof|rooftop|building|balcony|cliff|train|tower|window|ledge)\b",
         r"\btake all (?:of )?(?:my|the|these|those) (?:pills|meds|tablets)\b|\boverdose (?:on|tonight)\b",
@@ -71,25 +73,37 @@ PATTERNS: tuple[Pattern, ...] = (
         r"\bthis is (?:my )?goodbye\b|\bgoodbye (?:everyone|world|forever)\b|\bwon't be (?:here|around) tomorrow\b",
         rf"\b{_PERSON}\b[^.!?]{{0,50}}\b(?:kill|kills|killing|hang|hangs|end|ends|ending) {_SELF_OTHER}\b",
         r"\b(?:end|take|ending|taking) (?:his|her|their) (?:own )?life\b",
-        r"(?:想|要|准备|打算|计划|决定|去|会|该)(?:去)?(?:自杀|轻生|寻死|自尽)|自杀(?:算了|吧|了)|轻生|寻死|自尽",
-        r"不想活(?!成|得像)|活不下去|不想再活|活够了|(?<![到得])想死(?![你您他她我磕])|了结(?:自己|生命)",
-        r"结束(?:自己的?|我的)?生命|跳楼|跳河|跳江|烧炭|上吊|卧轨|割腕|服毒|遗书|遗言|交代后事",
-        r"告别这个世界|离开这个世界|永别了|下辈子见|不想(?:再)?醒来|没有我(?:会|就)?(?:更好|好过)",
+        r"(?<!想)(?:要|准备|打算|计划|决定|会|该)(?:去)?(?:自杀|轻生|寻死|自尽)|自杀(?:算了|吧)",
+        r"了结(?:自己|生命)|结束(?:自己的?|我的)?生命|跳楼|跳河|跳江|烧炭|上吊|卧轨|割(?:手)?腕|服毒|遗书|遗言|交代后事",
+        r"告别这个世界|永别了|下辈子见",
     ),
     *_patterns(
-        "intent",
+        "thought",
+        "suicide",
+        r"\b(?:want|wanting) to die\b(?! (?:of|laughing)\b)",
+        r"\bwish i (?:was|were|could be) dead\b|\bwish i had never been born\b",
+        r"\bi'?m suicidal\b|\b(?:feel|feeling|felt) suicidal\b|\bsuicidal (?:again|thoughts)\b",
+        r"\b(?:don't|do not|no longer) want to (?:live|be alive|exist|wake up|be here anymore)\b",
+        r"\bbetter off (?:dead|without me)\b",
+        r"\bno (?:reason|point) (?:to live|in living|to go on|in going on)\b",
+        r"想(?:要|去)?(?:自杀|轻生|寻死|自尽)|轻生|寻死|自尽",
+        r"不想活(?!成|得像)|活不下去|不想再活|活够了|(?<![到得])想死(?![你您他她我磕])",
+        r"离开这个世界|不想(?:再)?醒来|没有我(?:会|就)?(?:更好|好过)",
+    ),
+    *_patterns(
+        "thought",
         "self_harm",
         r"\bcut(?:ting)? (?:myself|my (?:arms?|wrists?|legs?|thighs?|skin))\b",
         r"\bburn(?:ing)? myself\b|\bi (?:self[- ]?harm|hurt myself)\b",
-        r"自残|自伤|(?:割|划|烫)(?:自己|手腕|手臂|胳膊|大腿)|用刀(?:割|划)",
+        r"自残|自伤|(?:割|划|烫)(?:自己|手臂|胳膊|大腿)|用刀(?:割|划)",
     ),
     *_patterns(
         "intent",
         "abuse_danger",
-        r"\b(?:hits|beats|punches|chokes|strangles|slaps|kicks|rapes) me\b",
+        r"(?<!\bit )\b(?:hits|beats|punches|chokes|strangles|slaps|kicks|rapes) me\b(?! out\b)",
         r"\b(?:afraid|scared|terrified) (?:he|she|they)(?:'ll| will| is going to| are going to) kill me\b",
         r"\bscared for my life\b|\blocked me in\b|\bi'm locked in\b",
-        r"家暴|打我(?!电话|手机|微信|视频)|掐我|踢我|扇我|把我锁在|被锁在|被关在|性侵|猥亵|(?:要|会)杀了我",
+        r"(?:家暴|打我(?!电话|手机|微信|视频)|掐我|踢我|扇我|把我锁在|被锁在|被关在|性侵|猥亵|(?:要|会)杀了我)(?!过)",
     ),
     *_patterns(
         "signal",
@@ -116,7 +130,7 @@ _PAST = re.compile(
     r"|上学的时候|(?:高中|初中|大学|[高初大研][一二三四])(?:时|的时候|那年)"
 )
 _RECENT = re.compile(
-    r"\b(?:again|still|right now|lately|these days|recently|tonight|today|this week)\b"
+    r"\b(?:again|still|right now|lately|these days|recently|tonight|today|this week|yesterday|last night|just now)\b"
     r"|现在又|现在还(?!没)|最近|又(?:开始|想|要|在|一次)|今晚|今天|这几天|还是想|还在想"
 )
 _FICTION = re.compile(
@@ -133,6 +147,17 @@ _PROFESSIONAL = re.compile(
 )
 _JOKING = re.compile(
     r"\b(?:lol|lmao|lmfao|jk|haha\w*)\b|(?<!not )(?<!n't )(?<!no )\b(?:joking|kidding)\b|😂|🤣|💀|🙃|🙄|哈哈|狗头"
+)
+_ATTEMPTED = re.compile(r"\b(?:attempted|tried) to$|(?:试过|尝试过?)$")
+# A wish or a passing thought turns an intent phrase into a thought, unless a time or means is named.
+_WISH = re.compile(r"\b(?:want|wanted|wanting|wanna|wish|wished|wishing|urge|urges|tempted) to(?: just)?$")
+_THOUGHT = re.compile(
+    r"\b(?:think|thinks|thinking|thought|thoughts|fantasi[sz]\w*|daydream\w*) (?:about|of)\b|\bsometimes\b|"
+    r"\bat times\b|\boccasionally\b|\bpart of me\b|有时候|有时|偶尔|时不时|念头|想法"
+)
+_TIME_OR_MEANS = re.compile(
+    r"\b(?:tonight|today|tomorrow|right now|this weekend|ready|decided|planned|pills|rope|gun|knife|bridge|roof)\b"
+    r"|今晚|今天|明天|马上|现在就|就要|准备好|已经(?:买|准备|写)|跳楼|跳河|跳江|烧炭|上吊|卧轨|割(?:手)?腕|服毒|安眠药|遗书"
 )
 _CLAUSE_BREAK = re.compile(r"[,，;；:：、]|\bbut\b|但是|可是|不过")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -156,10 +181,19 @@ def _context(sentence: str, before: str) -> tuple[Context, str]:
         found = cue.search(sentence)
         if found:
             return context, found.group(0)
-    past = _PAST.search(sentence)
+    past = _PAST.search(sentence) or _ATTEMPTED.search(before.rstrip())
     if past and not _RECENT.search(sentence):
         return "past", past.group(0)
     return "present", ""
+
+
+def _strength(pattern: Pattern, sentence: str, before: str) -> Strength:
+    """An intent phrase said as a wish or a passing thought is a thought, unless a time or means is named."""
+    if pattern.strength != "intent" or pattern.category == "abuse_danger" or _TIME_OR_MEANS.search(sentence):
+        return pattern.strength
+    if _WISH.search(_CLAUSE_BREAK.split(before)[-1].rstrip()) or _THOUGHT.search(sentence):
+        return "thought"
+    return "intent"
 
 
 def find_matches(folded: str) -> list[Match]:
@@ -169,6 +203,8 @@ def find_matches(folded: str) -> list[Match]:
         sentence = sentence_match.group(0)
         for pattern in PATTERNS:
             for found in pattern.regex.finditer(sentence):
-                context, cue = _context(sentence, sentence[: found.start()])
-                matches.append(Match(pattern.category, pattern.strength, found.group(0), context, cue))
+                before = sentence[: found.start()]
+                context, cue = _context(sentence, before)
+                strength = _strength(pattern, sentence, before)
+                matches.append(Match(pattern.category, strength, found.group(0), context, cue))
     return matches

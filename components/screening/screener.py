@@ -55,10 +55,17 @@ def check_message(text: object) -> str:
 
 
 def languages_in(folded: str) -> list[Language]:
-    """Which languages' heads read this message: Chinese for Han characters, English otherwise too."""
-    has_cjk = bool(_CJK.search(folded))
-    has_latin = bool(_LATIN_WORD.search(folded))
-    return [language for language, wanted in (("en", has_latin or not has_cjk), ("zh", has_cjk)) if wanted]
+    """Which languages' heads read this message: Chinese for Han characters, English for the rest.
+
+    A Chinese message is read by the English heads too when English is a real part of it (at
+    least three words, their letters at least a quarter of the Han characters), as in "我真的
+    want to die". A long Chinese message with an app's name or "PHQ-9" in it is not: MiniLM
+    reads Han characters one token each, which cost up to a second for nothing.
+    """
+    han = len(_CJK.findall(folded))
+    latin_words = _LATIN_WORD.findall(folded)
+    english = not han or (len(latin_words) >= 3 and 4 * sum(map(len, latin_words)) >= han)
+    return [language for language, wanted in (("en", english), ("zh", han > 0)) if wanted]
 
 
 _CONTEXT_NOTE = {
@@ -73,7 +80,7 @@ _CONTEXT_NOTE = {
 def _describe(match: Match) -> str:
     label = match.category.replace("_", " ")
     if match.context == "present":
-        kind = "states" if match.strength == "intent" else "mentions"
+        kind = {"intent": "states", "thought": "voices", "signal": "mentions"}[match.strength]
         return f"{kind} {match.phrase!r} ({label})"
     return f"{match.phrase!r} ({label}) " + _CONTEXT_NOTE[match.context].format(cue=match.cue)
 
@@ -111,7 +118,7 @@ class Screener:
     def _verdict(self, folded: str, rows: dict[Language, np.ndarray]) -> Screening:
         matches = find_matches(folded)
         verdict = rule_verdict(matches)
-        reasons = [_describe(match) for match in matches if match.strength == "intent" or match.context == "present"]
+        reasons = [_describe(match) for match in matches if match.strength != "signal" or match.context == "present"]
         urgent_hits = risk_hits = False
         category_scores: dict[Category, float] = {}
         scores: dict[str, float] = {}
@@ -130,7 +137,7 @@ class Screener:
                 category_scores[category] = max(category_scores.get(category, 0.0), by_head[category])
         level = decide_level(verdict, urgent_hits, risk_hits)
         if verdict.past_only and urgent_hits:
-            reasons.append("every statement of intent is in the past, so this is elevated, not urgent")
+            reasons.append("every statement of intent or thought is in the past, so this is elevated, not urgent")
         if not reasons:
             reasons.append("no crisis language and no risk signal found")
         return Screening(

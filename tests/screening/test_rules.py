@@ -34,12 +34,12 @@ def test_fold_sees_through_slang_leetspeak_and_width(raw, folded_part):
     "text",
     [
         "I'm going to kill myself tonight",
-        "i want to die",
         "My friend said she'll kill herself tonight",
-        "I've been cutting my arms again",
         "My boyfriend hits me every night",
-        "我想自杀",
-        "活不下去了",
+        "I want to kill myself with the pills I saved",
+        "sometimes I want to end it all and tonight I have the rope ready",
+        "I tried to kill myself yesterday",
+        "我今晚就要自杀",
         "我朋友说她今晚要自杀",
         "他喝醉了又在打我",
         "又开始割腕了",
@@ -48,6 +48,28 @@ def test_fold_sees_through_slang_leetspeak_and_width(raw, folded_part):
 def test_plain_statements_of_intent_are_present_intent(text):
     assert ("intent", "present") in [(strength, context) for _, strength, context in contexts(text)]
     assert rule_verdict(find_matches(fold(text))).urgent
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i want to die",
+        "I wish I were dead",
+        "sometimes I think about killing myself",
+        "I want to kill myself",
+        "I've been cutting my arms again",
+        "我想自杀",
+        "有时候想自杀",
+        "活不下去了",
+        "我感到绝望，想死",
+        "偶尔会自残",
+    ],
+)
+def test_wishes_thoughts_and_ongoing_self_harm_are_thoughts_not_intent(text):
+    """The labelling criteria (C-SSRS-style): without a time, means or plan these are elevated, not urgent."""
+    verdict = rule_verdict(find_matches(fold(text)))
+    assert verdict.thought and not verdict.urgent
+    assert decide_level(verdict, urgent_hits=False, risk_hits=False) == "elevated"
 
 
 @pytest.mark.parametrize(
@@ -65,6 +87,9 @@ def test_plain_statements_of_intent_are_present_intent(text):
         "I'm going to die of boredom in this meeting",
         "We went bungee jumping off a bridge in Queenstown",
         "这个课题我想死磕到底",
+        "Depression comes back in cycles and it hits me harder every time",
+        "Every time I want to talk, he kicks me out of the house",
+        "During the panic attack I thought I was going to die",
     ],
 )
 def test_figurative_idioms_match_no_pattern(text):
@@ -90,6 +115,7 @@ def test_figurative_idioms_match_no_pattern(text):
         ("我从来没有过轻生的念头", "negated"),
         ("I tried to kill myself last summer and I'm doing well now", "past"),
         ("她半年前割腕被送医，现在恢复得很好", "past"),
+        ("I tried to kill myself, and the hospital kept me for a week", "past"),
         ("以前最难熬的时候会自残，现在还没有再犯", "past"),
         ("那部纪录片里有人跳楼", "fiction"),
         ("作为社工，遇到家暴求助该怎么转介？", "professional"),
@@ -108,8 +134,9 @@ def test_context_takes_a_match_out_of_the_present(text, context):
         "以前也自残过，现在还是想割自己",
     ],
 )
-def test_recurrence_or_a_denied_joke_keeps_intent_in_the_present(text):
-    assert rule_verdict(find_matches(fold(text))).urgent
+def test_recurrence_or_a_denied_joke_keeps_the_risk_in_the_present(text):
+    verdict = rule_verdict(find_matches(fold(text)))
+    assert not verdict.past_only and (verdict.urgent or verdict.thought)
 
 
 def test_levels_combine_rules_and_heads():

@@ -11,9 +11,9 @@ from components.screening.normalize import MAX_MESSAGE_CHARS
 
 # Measured 2026-12-04 on the frozen test splits (README, "Urgent-case screening"); where a bar is not met,
 # a strict xfail says by how much, and fails once a screener meets it.
-REAL_BARS_UNMET = "real test split: recall en 3/5, zh 1/3; precision en 0.08, zh 0.14 (issue 15)"
-FLAG_RATE_UNMET = "flag rate 2.3x (CPsyCounD) to 8.6x (CounselChat) the labelled urgent rate (issue 15)"
-WRITTEN_BAR_UNMET = "written test split, en precision 0.848 (56/66; one false positive short of 0.85)"
+REAL_BARS_UNMET = "real test split: recall en 3/5, zh 2/3; precision en 0.08, zh 0.22 (issue 15)"
+FLAG_RATE_UNMET = "flag rate 2.0x (CPsyCounD) to 8.9x (CounselChat) the labelled urgent rate (issue 15)"
+WRITTEN_BAR_UNMET = "written test split precision en 0.63, zh 0.65 since its labels follow the real criteria"
 
 
 @pytest.mark.parametrize(
@@ -24,8 +24,8 @@ WRITTEN_BAR_UNMET = "written test split, en precision 0.848 (56/66; one false po
         "My boyfriend hits me and he's home now, I'm hiding in the bathroom",
         "我已经写好遗书了，今晚就结束自己的生命",
         "我朋友说她今晚要自杀，我该怎么办",
-        "i want to kil myself fr no joke",
-        "我真的 want to die，撑不下去了",
+        "i have the pills ready, gonna kil myself tn",
+        "我真的 want to die，药已经准备好了，今晚就走",
     ],
 )
 def test_clear_crises_are_urgent_with_a_category_and_reasons(trained_screener, text):
@@ -65,6 +65,15 @@ def test_greetings_and_small_talk_are_not_flagged(trained_screener, text):
     ],
 )
 def test_past_recovered_experience_is_elevated_not_urgent(trained_screener, text):
+    assert trained_screener.screen(text).level == "elevated"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I wish I were dead. Nothing feels worth it anymore.", "有时候真的不想活了，觉得很累。"],
+)
+def test_a_death_wish_without_intent_or_plan_is_elevated_not_urgent(trained_screener, text):
+    """The labelling criteria: a passive wish is elevated (gentle reply and an answer), not a crisis reply."""
     assert trained_screener.screen(text).level == "elevated"
 
 
@@ -128,7 +137,7 @@ def test_urgent_recall_on_the_frozen_test_split(measured, language):
     assert measured["test_split"][language]["urgent_recall"]["value"] >= 0.95
 
 
-@pytest.mark.parametrize("language", [_unmet("en"), "zh"])
+@pytest.mark.parametrize("language", [_unmet("en"), _unmet("zh")])
 def test_urgent_precision_on_the_frozen_test_split(measured, language):
     assert measured["test_split"][language]["urgent_precision"]["value"] >= 0.85
 
@@ -192,7 +201,7 @@ def _missed(message_id: str) -> pytest.ParameterSet:
 
 @pytest.mark.parametrize(
     "message_id",
-    [_missed("cc-51"), _missed("cc-54"), "cc-233", "cc-282", "cc-618", _missed("psyqa-4488"), "cpsycound-61",
+    [_missed("cc-51"), _missed("cc-54"), "cc-233", "cc-282", "cc-618", "psyqa-4488", "cpsycound-61",
      _missed("cpsycound-1537")],
 )  # fmt: skip
 def test_every_urgent_message_of_the_real_test_split_is_flagged(trained_screener, real_text, message_id):

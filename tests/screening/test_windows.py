@@ -1,4 +1,4 @@
-"""Sentence windows: how a long message is read, and which windows the heads learn from."""
+"""Sentence windows and languages: how a message is split into what the heads read, and which heads read it."""
 
 import numpy as np
 
@@ -34,3 +34,15 @@ def test_only_the_windows_of_messages_without_risk_become_training_negatives():
 def test_a_message_scores_as_its_highest_unit():
     rows = np.asarray([[0.1, 0.2], [0.9, 0.3], [0.4, 0.8], [0.05, 0.1]])
     assert highest_per_message(rows, np.asarray([0, 0, 0, 1]), 2).tolist() == [[0.9, 0.8], [0.05, 0.1]]
+
+
+def test_english_heads_read_a_chinese_message_only_when_english_is_a_real_part_of_it():
+    from components.screening.normalize import fold
+    from components.screening.screener import languages_in
+
+    assert languages_in(fold("I can't sleep")) == ["en"]
+    assert languages_in(fold("我睡不着")) == ["zh"]
+    assert languages_in(fold("我真的 want to die，撑不下去了")) == ["en", "zh"]
+    assert languages_in(fold("我好 emo 啊")) == ["zh"]
+    long_chinese = "我最近总是睡不着，白天上课也没精神。" * 40 + "我下载了一个 app 来记录睡眠，还做了 PHQ-9 问卷。"
+    assert languages_in(fold(long_chinese)) == ["zh"]
