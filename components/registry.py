@@ -11,6 +11,7 @@ import json
 import math
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from mlflow.exceptions import MlflowException
 
 from components.errors import PsyllmError
 from components.modelling.prompt import TEMPLATE_FILE
+from components.staging import staged_folder
 from components.tracking import MODEL_DIGEST_TAG, TEMPLATE_METADATA_KEY, connect
 
 MODEL_NAME = "psyllm"
@@ -186,19 +188,13 @@ def export_model(version: Version, destination: Path) -> Path:
     if (folder / TEMPLATE_FILE).is_file():
         return folder
     _client()
-    staging = folder.with_name(f"{folder.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    downloaded = Path(
-        mlflow.artifacts.download_artifacts(artifact_uri=version.model_uri, dst_path=str(staging / "mlflow"))
-    )
     info = mlflow.models.get_model_info(version.model_uri)
     if TEMPLATE_METADATA_KEY not in (info.metadata or {}):
         raise PsyllmError(f"{version.model_uri} has no prompt template in its metadata; it was not logged by psyllm")
-    for part in (downloaded / "model", downloaded / "components" / "tokenizer"):
-        shutil.copytree(part, staging / "model", dirs_exist_ok=True)
-    (staging / "model" / TEMPLATE_FILE).write_text(json.dumps(info.metadata[TEMPLATE_METADATA_KEY]), encoding="utf-8")
-    (staging / "model" / VERSION_FILE).write_text(f"{MODEL_NAME}/{version.number}", encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    (staging / "model").rename(folder)
-    shutil.rmtree(staging)
+    with staged_folder(folder) as staging, tempfile.TemporaryDirectory(dir=destination) as download:
+        downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.model_uri, dst_path=download))
+        for part in (downloaded / "model", downloaded / "components" / "tokenizer"):
+            shutil.copytree(part, staging, dirs_exist_ok=True)
+        (staging / TEMPLATE_FILE).write_text(json.dumps(info.metadata[TEMPLATE_METADATA_KEY]), encoding="utf-8")
+        (staging / VERSION_FILE).write_text(f"{MODEL_NAME}/{version.number}", encoding="utf-8")
     return folder

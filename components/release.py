@@ -83,9 +83,7 @@ def register(params: Params, lineage: dict[str, str]) -> Registration:
     digest = folder_digest(folder)
     existing = registry.find_by_digest(digest)
     if existing is not None:
-        registry.move_alias(
-            registry.CHALLENGER, existing.number, "registered again: unchanged model", "psyllm register"
-        )
+        registry.move_alias(registry.CHALLENGER, existing.number, "registered again: unchanged model", REGISTER_ACTOR)
         return Registration(existing, created=False)
     metrics = {key: float(evaluation["rows"][row]["overall"][key]) for key in SCORES}
     base = (
@@ -231,11 +229,7 @@ def model_card(
             "## Lineage",
             f"- code: git commit `{tags.get('psyllm.git_commit', 'unknown')}`",
             f"- params: profile `{params.profile}` (params.yaml and dvc.lock are logged with the register run)",
-            *(
-                f"- {key}: `{value}`"
-                for key, value in tags.items()
-                if key in ("psyllm.flow_run", "psyllm.mlflow_parent_run")
-            ),
+            *(f"- {key}: `{value}`" for key, value in tags.items() if key in RUN_TAGS),
         ]
     )
 

@@ -85,6 +85,7 @@ def pretrain() -> None:
     from components import prepare as prepare_step
     from components import tracking
     from components.modelling import pretrain as pretrain_step
+    from components.modelling.trained import TRAINING_FILE
 
     params = load_params()
     profile, paths = params.active(), params.paths
@@ -101,7 +102,7 @@ def pretrain() -> None:
         )
         run.log_history(result.training.history)
         run.log_metrics({"blocks": result.examples, "steps": result.training.steps})
-        run.log_artifacts(result.folder / pretrain_step.TRAINING_FILE, "pretrained")
+        run.log_artifacts(result.folder / TRAINING_FILE, "pretrained")
     final_loss = result.training.history[-1]["loss"] if result.training.history else float("nan")
     resumed = f", resumed from step {result.training.resumed_from}" if result.training.resumed_from else ""
     typer.echo(
@@ -116,6 +117,7 @@ def finetune() -> None:
     from components import prepare as prepare_step
     from components import tracking
     from components.modelling import finetune as finetune_step
+    from components.modelling.trained import TRAINING_FILE
 
     params = load_params()
     profile, paths = params.active(), params.paths
@@ -142,7 +144,7 @@ def finetune() -> None:
                 }
             )
             run.log_language_model(result.folder, f"finetuned_{start}")
-            run.log_artifacts(result.folder / finetune_step.TRAINING_FILE, f"finetuned_{start}")
+            run.log_artifacts(result.folder / TRAINING_FILE, f"finetuned_{start}")
     for start, result in results.items():
         early = ", stopped early" if result.training.stopped_early else ""
         resumed = f", resumed from step {result.training.resumed_from}" if result.training.resumed_from else ""

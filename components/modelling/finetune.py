@@ -17,15 +17,15 @@ from components.errors import PsyllmError
 from components.modelling.adapters import apply_adapter, merged
 from components.modelling.base_model import context_length, load_model, save_model, step_base, use_cpu_threads
 from components.modelling.data import qa_examples
-from components.modelling.pretrain import (
+from components.modelling.prompt import PromptTemplate
+from components.modelling.train_loop import mean_loss, placement, train
+from components.modelling.trained import (
     TRAINING_FILE,
     StepResult,
     check_block_size,
     fingerprint,
     write_training_record,
 )
-from components.modelling.prompt import PromptTemplate
-from components.modelling.train_loop import mean_loss, placement, train
 from components.qa_data import load_qa
 
 

@@ -6,55 +6,15 @@ resumes there; the finished model (LoRA merged) is written to `paths.pretrained`
 """
 
 import hashlib
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
-from components.config import ModelConfig, PretrainConfig, TrainingConfig
+from components.config import ModelConfig, PretrainConfig
 from components.errors import PsyllmError
 from components.modelling.adapters import apply_adapter, merged
 from components.modelling.base_model import context_length, load_model, save_model, step_base, use_cpu_threads
 from components.modelling.data import corpus_blocks
-from components.modelling.train_loop import TrainResult, placement, train
-
-TRAINING_FILE = "training.json"
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """Where the trained model went and what training did."""
-
-    folder: Path
-    base: str
-    training: TrainResult
-    examples: int
-
-
-def check_block_size(training: TrainingConfig, context: int, field: str) -> None:
-    """A block longer than the model's positions would fail deep inside attention; say so up front."""
-    if training.block_size > context:
-        raise PsyllmError(
-            f"{field}.block_size: {training.block_size} is over the model's context of {context} tokens; "
-            f"allowed: 1 to {context}"
-        )
-
-
-def fingerprint(*parts: object) -> str:
-    """Identifies a training run's inputs, so checkpoints from other settings are never resumed."""
-    return hashlib.sha256(json.dumps([str(part) for part in parts]).encode()).hexdigest()
-
-
-def write_training_record(folder: Path, base: str, result: TrainResult, examples: int) -> None:
-    record = {
-        "base": base,
-        "examples": examples,
-        "steps": result.steps,
-        "resumed_from": result.resumed_from,
-        "stopped_early": result.stopped_early,
-        "best_validation_loss": result.best_validation_loss,
-        "history": result.history,
-    }
-    (folder / TRAINING_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+from components.modelling.train_loop import placement, train
+from components.modelling.trained import StepResult, check_block_size, fingerprint, write_training_record
 
 
 def run(

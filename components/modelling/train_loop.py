@@ -31,6 +31,7 @@ from components.config import TrainingConfig
 from components.errors import PsyllmError
 from components.modelling.adapters import trainable_parameters
 from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
+from components.staging import staged_folder
 
 Example = dict[str, list[int]]
 LATEST = "latest"
@@ -122,17 +123,13 @@ def autocast(device: torch.device) -> torch.autocast | nullcontext:
 
 def _save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
     """Write `folder/latest` atomically: a kill mid-write leaves the previous checkpoint intact."""
-    staging = folder / f"{LATEST}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    save_file(
-        {name: p.detach().cpu().contiguous() for name, p in trainable_parameters(model).items()},
-        staging / "trainable.safetensors",
-    )
-    torch.save({"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()}, staging / "optimizer.pt")
-    (staging / "state.json").write_text(json.dumps(state), encoding="utf-8")
-    shutil.rmtree(folder / LATEST, ignore_errors=True)
-    staging.rename(folder / LATEST)
+    with staged_folder(folder / LATEST) as staging:
+        save_file(
+            {name: p.detach().cpu().contiguous() for name, p in trainable_parameters(model).items()},
+            staging / "trainable.safetensors",
+        )
+        torch.save({"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()}, staging / "optimizer.pt")
+        (staging / "state.json").write_text(json.dumps(state), encoding="utf-8")
 
 
 def _load_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str) -> dict | None:

@@ -3,8 +3,8 @@
 `screen(text) -> Screening` gives `urgent`, `level` (none / elevated / urgent),
 `categories` and human-readable `reasons`; `crisis_reply(screening, region, language)`
 gives the fixed reply that leads an answer to an urgent message. Curated patterns
-(`rules`) and learned per-language heads (`heads`, trained by `train`) decide together;
-`evaluate` measures them on a frozen test split.
+(`rules`) and learned per-language heads (`linear_heads`, trained by `train`) decide
+together in `decide`; `evaluate` measures them on the frozen written and real test splits.
 """
 
 from components.screening.crisis import CrisisDirectory, CrisisReply, crisis_reply, load_directory

@@ -26,11 +26,11 @@ MAX_FLAG_RATIO = 1.5  # a source's urgent flag rate may be at most this multiple
 
 
 @dataclass(frozen=True)
-class EvaluateResult:
-    """The metrics written to metrics.json, and where."""
+class ScreenerEvaluation:
+    """Where the evaluation was written, and the metrics in its metrics.json."""
 
-    metrics: dict
     folder: Path
+    metrics: dict
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
@@ -157,7 +157,7 @@ def _flag_section(rates: dict, max_ratio: float) -> list[str]:
     return [*lines, ""]
 
 
-def run(config: ScreeningConfig, screener: Screener, out_dir: Path) -> EvaluateResult:
+def run(config: ScreeningConfig, screener: Screener, out_dir: Path) -> ScreenerEvaluation:
     """Score both frozen test splits and every real source's flag rate; write metrics and report."""
     metrics: dict = {"test_split": {}, "real_test_split": {}}
     report = ["# Urgent-case screening: evaluation", ""]
@@ -188,4 +188,4 @@ def run(config: ScreeningConfig, screener: Screener, out_dir: Path) -> EvaluateR
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / METRICS_FILE, metrics)
     write_atomic(out_dir / REPORT_FILE, "\n".join(report))
-    return EvaluateResult(metrics, out_dir)
+    return ScreenerEvaluation(folder=out_dir, metrics=metrics)

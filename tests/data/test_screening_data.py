@@ -17,7 +17,7 @@ from components.screening.real_labels import (
 from components.screening.real_sources import read_source
 from tests.conftest import PROJECT_ROOT, SHARED_DATA
 
-SCREENING = PROJECT_ROOT / "tests/data/screening"
+SCREENING = PROJECT_ROOT / "data/screening"
 LANGUAGES = ("en", "zh")
 
 

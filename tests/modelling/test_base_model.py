@@ -7,7 +7,7 @@ from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 from components.config import ModelConfig, TrainingConfig
 from components.errors import PsyllmError
 from components.modelling.base_model import load_model, resolve_base
-from components.modelling.pretrain import check_block_size
+from components.modelling.trained import check_block_size
 from tests.modelling.conftest import ARCHITECTURE, SAMPLE_QA, training_config
 from tests.modelling.gguf_writer import gemma3_tokens, write_gemma3_gguf
 

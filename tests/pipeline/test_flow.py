@@ -39,6 +39,8 @@ def test_the_flow_registered_the_evaluated_model_with_its_lineage(smoke_project)
     assert float(tags["base_metric.perplexity"]) == pytest.approx(rows["base"]["overall"]["perplexity"])
     for section in ("## Intended use", "## Limits", "## Data", "## Evaluation", "## Lineage", "| base model |"):
         assert section in version.description
+    for run_tag in ("psyllm.prefect_flow_run", "psyllm.mlflow_parent_run"):  # the card links both runs
+        assert f"- {run_tag}: `{tags[run_tag]}`" in version.description
 
     mlflow.set_tracking_uri(f"sqlite:///{(smoke_project / 'mlruns/mlflow.db').resolve()}")
     info = mlflow.models.get_model_info(f"models:/{MODEL_NAME}/{version.version}")
