@@ -242,6 +242,14 @@ def flow_run(name: str, tags: Mapping[str, str]) -> Iterator[str]:
             os.environ[PARENT_RUN_ENV] = previous
 
 
+def log_run_metrics(run_id: str, metrics: Mapping[str, float]) -> None:
+    """Add metrics to a run after it started (the flow's stage wall times)."""
+    connect()
+    client = mlflow.MlflowClient()
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value)
+
+
 def tag_run(run_id: str, tags: Mapping[str, str]) -> None:
     """Add tags to a run (the flow's lineage, the promotion decision) after it started."""
     connect()

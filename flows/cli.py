@@ -277,6 +277,7 @@ def run(
     ] = 0.0,
 ) -> None:
     """Run the training flow: every stale DVC stage, then register and gate the promotion."""
+    from components.progress import duration_text
     from components.run_lock import run_lock
 
     if profile is not None:
@@ -286,7 +287,10 @@ def run(
         from flows.training import training
 
         summary = training(profile=profile)
-    stages = ", ".join(f"{stage} {outcome}" for stage, outcome in summary["stages"].items())
+    stages = ", ".join(
+        f"{stage} {outcome} ({duration_text(summary['stage_seconds'][stage])})"
+        for stage, outcome in summary["stages"].items()
+    )
     typer.echo(f"run: profile {summary['profile']}; {stages}")
     novelty = "new version" if summary["new_version"] else "unchanged model, no new version"
     verdict = "promoted to champion" if summary["promoted"] else "not promoted"

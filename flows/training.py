@@ -13,6 +13,7 @@ schedule with `psyllm schedule`, or from a work pool through the generated prefe
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,13 @@ def training(profile: str | None = None, wait_for_lock_s: float = 0.0) -> dict[s
         flow_run_id = str(flow_run.get_id() or "")
         tags = {"psyllm.profile": params.profile, release.FLOW_RUN_TAG: flow_run_id}
         with tracking.flow_run(f"flow ({params.profile})", tags) as parent_run:
-            stages = {stage: run_stage(stage) for stage in stage_order()}
+            stages, stage_seconds = {}, {}
+            for stage in stage_order():
+                started = time.monotonic()
+                stages[stage] = run_stage(stage)
+                stage_seconds[stage] = round(time.monotonic() - started, 1)
+            tracking.log_run_metrics(parent_run, {f"stage_seconds.{stage}": s for stage, s in stage_seconds.items()})
+            _publish_timings(stages, stage_seconds)
             lineage = {"psyllm.git_commit": git_commit(Path.cwd())}
             lineage.update({f"{release.DATA_TAG}{path}": value for path, value in data_hashes().items()})
             tracking.tag_run(parent_run, lineage)
@@ -168,6 +175,7 @@ def training(profile: str | None = None, wait_for_lock_s: float = 0.0) -> dict[s
     return {
         "profile": params.profile,
         "stages": stages,
+        "stage_seconds": stage_seconds,
         "version": registration.version.number,
         "new_version": registration.created,
         "promoted": outcome.decision.promote,
@@ -189,6 +197,15 @@ def _publish_reports(params: Params) -> None:
     )
     evaluation = (params.paths.model_eval / EVALUATION_REPORT).read_text(encoding="utf-8")
     create_markdown_artifact(key="evaluation-report", markdown=evaluation, description="evaluate")
+
+
+def _publish_timings(stages: dict[str, str], stage_seconds: dict[str, float]) -> None:
+    """Each stage's wall time (a stage DVC found up to date takes seconds), as a Prefect artifact."""
+    create_table_artifact(
+        key="stage-timings",
+        table=[{"stage": stage, "outcome": stages[stage], "seconds": stage_seconds[stage]} for stage in stages],
+        description="wall time of each stage in this run",
+    )
 
 
 def _publish_decision(outcome: release.GateOutcome) -> None:

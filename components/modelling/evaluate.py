@@ -30,6 +30,7 @@ from components.modelling.data import qa_example
 from components.modelling.generate import Question, generate_answers
 from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
 from components.modelling.prompt import TEMPLATE_FILE, PromptTemplate
+from components.progress import Progress
 from components.qa_data import QAPair, load_qa
 from components.text import word_tokens
 
@@ -80,6 +81,7 @@ def answer_nll(
     loss = CausalLMLoss(model, finetune.training.loss_chunk_size)
     totals: dict[str, NllTotals] = defaultdict(NllTotals)
     device = next(model.parameters()).device
+    progress = Progress("scoring reference answers", len(pairs), unit="answer")
     for pair in pairs:
         prompt, answer = qa_example(
             pair, tokenizer, template, finetune.training.block_size, finetune.max_description_tokens
@@ -91,6 +93,7 @@ def answer_nll(
         nll, tokens = loss(ids, labels)
         scored_text = tokenizer.decode(answer, skip_special_tokens=True)
         totals[pair.language].add(float(nll), int(tokens), len(scored_text))
+        progress.advance(tokens=len(prompt) + len(answer))
     return totals
 
 

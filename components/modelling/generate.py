@@ -25,6 +25,7 @@ from transformers import (
 
 from components.config import GenerationConfig
 from components.modelling.prompt import PromptTemplate, encode_prompt
+from components.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ def generate_answers(
     torch.manual_seed(seed)
     limit = prompt_limit(model, settings.max_new_tokens)
     answers: list[str] = []
+    progress = Progress("generating answers", len(questions), unit="question")
     for start in range(0, len(questions), settings.batch_size):
         batch = questions[start : start + settings.batch_size]
         prompts = [
@@ -209,4 +211,5 @@ def generate_answers(
         ):
             pieces[row].append(piece)
         answers.extend("".join(row) for row in pieces)
+        progress.advance(len(batch))
     return answers

@@ -31,6 +31,7 @@ from components.config import TrainingConfig
 from components.errors import PsyllmError
 from components.modelling.adapters import trainable_parameters
 from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
+from components.progress import Progress
 from components.staging import staged_folder
 
 Example = dict[str, list[int]]
@@ -219,6 +220,7 @@ def train(
     if where.world > 1:
         loss_module = DistributedDataParallel(loss_module)
     stopped_early = False
+    progress = Progress("training", config.max_steps, done=state["step"], unit="step")
     for step in range(state["step"], config.max_steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(step, config)
@@ -269,6 +271,8 @@ def train(
             stopped_early = state["evaluations_without_gain"] >= patience
         state["history"].append(record)
         state["step"] = step + 1
+        if where.writes:
+            progress.advance(tokens=int(step_tokens), loss=loss)
         if where.writes and (state["step"] % config.checkpoint_every == 0 or stopped_early):
             _save_checkpoint(checkpoints, model, optimizer, state)
             last_saved = state["step"]

@@ -50,6 +50,8 @@ def test_the_flow_registered_the_evaluated_model_with_its_lineage(smoke_project)
 
     parent = client.get_run(tags["psyllm.mlflow_parent_run"])
     assert parent.info.status == "FINISHED"
+    stages = ("crawl", "prepare", "pretrain", "finetune", "evaluate", "train_screener", "evaluate_screener")
+    assert all(parent.data.metrics[f"stage_seconds.{stage}"] >= 0 for stage in stages)  # each stage's wall time
     assert parent.data.tags["psyllm.git_commit"] == tags["psyllm.git_commit"]
     assert parent.data.tags["psyllm.data.data/prepared/qa"] == hashes["data/prepared/qa"]
     nested = client.search_runs(

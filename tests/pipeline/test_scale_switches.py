@@ -8,6 +8,7 @@ same server the deployment prefect.yaml declares. An MLflow server holds the reg
 """
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from tests.conftest import PROJECT_ROOT
 from tests.pipeline.project import BIN, copy_project, git_commit_all, kill_group, run, start
 from tests.pipeline.servers import mlflow_server, prefect_server
 
-ARTIFACT_KEYS = {"crawl-report", "evaluation-report", "model-metrics", "promotion-decision"}
+ARTIFACT_KEYS = {"crawl-report", "evaluation-report", "model-metrics", "promotion-decision", "stage-timings"}
 EXPENSIVE = ("pretrain", "finetune", "evaluate", "train_screener", "evaluate_screener")
 
 
@@ -79,7 +80,7 @@ def team_rerun(tmp_path_factory, smoke_project):
 
 
 def test_a_rerun_recrawls_skips_every_expensive_step_and_registers_nothing_new(team_rerun):
-    assert "crawl ran" in team_rerun.output
+    assert re.search(r"crawl ran \((\d+ min )?\d+ s\)", team_rerun.output)  # each stage with its wall time
     for stage in EXPENSIVE:
         assert f"{stage} up to date" in team_rerun.output
     assert "unchanged model, no new version" in team_rerun.output
