@@ -14,12 +14,22 @@ from ruamel.yaml import YAML
 LOCK_FILE = Path("dvc.lock")
 
 
+def file_digest(*paths: Path) -> str:
+    """sha256 over the files' bytes, one after another, read in blocks (a model file can be GBs)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 def folder_digest(folder: Path) -> str:
     """sha256 over every file's relative path and bytes: changes exactly when the folder's contents do."""
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(bytes.fromhex(file_digest(path)))
     return digest.hexdigest()
 
 

@@ -35,7 +35,7 @@ def _number(metrics: Metrics | None, name: str) -> float | None:
     return value if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def decide(
+def judge_challenger(
     challenger: Metrics,
     champion: Metrics | None,
     base: Metrics | None,

@@ -93,7 +93,7 @@ def by_alias(alias: str) -> Version | None:
         return None
 
 
-def register(
+def create_version(
     model_uri: str,
     digest: str,
     metrics: dict[str, float],

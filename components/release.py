@@ -16,7 +16,7 @@ from components import registry, tracking
 from components.config import Params
 from components.errors import PsyllmError
 from components.lineage import LOCK_FILE, data_hashes, folder_digest, git_commit, read_lock
-from components.promotion import Decision, decide
+from components.promotion import Decision, judge_challenger
 
 EVAL_METRICS_FILE = "metrics.json"  # written by the evaluate and evaluate-screener steps
 CARD_FILE = "model_card.md"
@@ -111,7 +111,9 @@ def register(params: Params, lineage: dict[str, str]) -> Registration:
         run.log_artifacts(card_file, "model_card")
         for lineage_file in (Path("params.yaml"), LOCK_FILE):
             run.log_artifacts(lineage_file, "lineage")
-        version = registry.register(model_uri, digest, metrics, base, {**tags, "psyllm.register_run": run.run_id}, card)
+        version = registry.create_version(
+            model_uri, digest, metrics, base, {**tags, "psyllm.register_run": run.run_id}, card
+        )
     registry.move_alias(registry.CHALLENGER, version.number, "newly registered", REGISTER_ACTOR)
     return Registration(version, created=True)
 
@@ -144,7 +146,7 @@ def gate(params: Params) -> GateOutcome:
     if champion is not None and champion.number == challenger.number:
         decision = Decision(promote=False, reasons=[f"version {challenger.number} is already the champion"])
         return GateOutcome(challenger, champion, decision)
-    decision = decide(
+    decision = judge_challenger(
         challenger.metrics,
         champion.metrics if champion is not None else None,
         challenger.base_metrics or None,

@@ -32,6 +32,7 @@ from transformers import (
 from components.config import ModelConfig, TinyArchitecture
 from components.errors import PsyllmError
 from components.jsonl import read_jsonl
+from components.lineage import file_digest
 from components.staging import staged_folder
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def resolve_base(config: ModelConfig, cache_dir: Path, tokenizer_texts: list[Pat
     if path.suffix == ".gguf":
         if not path.is_file():
             raise PsyllmError(f"model.base: GGUF file {path} not found")
-        key = f"{path.stem}-{_file_digest(path)[:12]}"
+        key = f"{path.stem}-{file_digest(path)[:12]}"
         return str(_gguf_cached(lambda target: shutil.copyfile(path, target), key, cache_dir))
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -103,14 +104,6 @@ def load_model(source: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizer
 def context_length(model: PreTrainedModel) -> int:
     """The longest sequence the model's positions cover."""
     return int(model.config.max_position_embeddings)
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _cached(target: Path, build: Callable[[Path], tuple[PreTrainedModel, PreTrainedTokenizerBase]]) -> Path:

@@ -5,11 +5,11 @@ Checkpoints go to `paths.checkpoints/pretrain`, outside DVC's outputs, so a kill
 resumes there; the finished model (LoRA merged) is written to `paths.pretrained`.
 """
 
-import hashlib
 from pathlib import Path
 
 from components.config import ModelConfig, PretrainConfig
 from components.errors import PsyllmError
+from components.lineage import file_digest
 from components.modelling.adapters import apply_adapter, merged
 from components.modelling.base_model import context_length, load_model, save_model, step_base, use_cpu_threads
 from components.modelling.data import corpus_blocks
@@ -36,7 +36,7 @@ def run(
     if not blocks:
         raise PsyllmError(f"{corpus}: the corpus is empty; run `psyllm prepare` first")
     trainable = apply_adapter(model, config.training.adapter, "pretrain.training.adapter")
-    corpus_digest = hashlib.sha256(corpus.read_bytes()).hexdigest()
+    corpus_digest = file_digest(corpus)
     result = train(
         trainable,
         blocks,

@@ -56,6 +56,7 @@ _PERSON = (
     r"boyfriend|girlfriend|bf|gf|roommate|classmate|cousin|kid|child|student|client|coworker|colleague)"
 )
 _SELF_OTHER = r"(?:himself|herself|themselves|themself)"
+_METHODS_ZH = r"跳楼|跳河|跳江|烧炭|上吊|卧轨|割(?:手)?腕|服毒"  # a named method: intent, and a means cue
 PATTERNS: tuple[Pattern, ...] = (
     *_patterns(
         "intent",
@@ -74,7 +75,7 @@ PATTERNS: tuple[Pattern, ...] = (
         rf"\b{_PERSON}\b[^.!?]{{0,50}}\b(?:kill|kills|killing|hang|hangs|end|ends|ending) {_SELF_OTHER}\b",
         r"\b(?:end|take|ending|taking) (?:his|her|their) (?:own )?life\b",
         r"(?<!想)(?:要|准备|打算|计划|决定|会|该)(?:去)?(?:自杀|轻生|寻死|自尽)|自杀(?:算了|吧)",
-        r"了结(?:自己|生命)|结束(?:自己的?|我的)?生命|跳楼|跳河|跳江|烧炭|上吊|卧轨|割(?:手)?腕|服毒|遗书|遗言|交代后事",
+        rf"了结(?:自己|生命)|结束(?:自己的?|我的)?生命|{_METHODS_ZH}|遗书|遗言|交代后事",
         r"告别这个世界|永别了|下辈子见",
     ),
     *_patterns(
@@ -157,7 +158,7 @@ _THOUGHT = re.compile(
 )
 _TIME_OR_MEANS = re.compile(
     r"\b(?:tonight|today|tomorrow|right now|this weekend|ready|decided|planned|pills|rope|gun|knife|bridge|roof)\b"
-    r"|今晚|今天|明天|马上|现在就|就要|准备好|已经(?:买|准备|写)|跳楼|跳河|跳江|烧炭|上吊|卧轨|割(?:手)?腕|服毒|安眠药|遗书"
+    rf"|今晚|今天|明天|马上|现在就|就要|准备好|已经(?:买|准备|写)|{_METHODS_ZH}|安眠药|遗书"
 )
 _CLAUSE_BREAK = re.compile(r"[,，;；:：、]|\bbut\b|但是|可是|不过")
 _CJK = re.compile(r"[\u4e00-\u9fff]")

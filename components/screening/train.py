@@ -9,7 +9,6 @@ threshold (one message moves recall by 0.1), so its out-of-fold recall, precisio
 are reported beside the written ones instead. Neither test split is ever read.
 """
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from components.config import ScreeningConfig
 from components.errors import PsyllmError
 from components.jsonl import write_json
+from components.lineage import file_digest
 from components.screening.decide import (
     HEADS,
     RuleVerdict,
@@ -196,13 +196,6 @@ def train_language(
     return heads, report
 
 
-def _digest(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def run(config: ScreeningConfig, out_dir: Path) -> TrainedScreener:
     """Train every language's scorer and write them, with a manifest, to `out_dir` in one move."""
     sets = load_sets(config)
@@ -225,7 +218,7 @@ def run(config: ScreeningConfig, out_dir: Path) -> TrainedScreener:
         "format": 3,
         "heads": list(HEADS),
         "english_encoder": ENCODER_NAME,
-        "labelled_sets_sha256": _digest([*config.labelled_sets, config.real_labels]),
+        "labelled_sets_sha256": file_digest(*config.labelled_sets, config.real_labels),
         "real_messages": real_absent or "trained on the real train split",
         "target_recall": config.target_recall,
         "languages": languages,

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from components.config import PromotionPolicy
-from components.promotion import decide
+from components.promotion import judge_challenger
 
 POLICY = PromotionPolicy(
     min_perplexity_gain=0.02,
@@ -27,7 +27,7 @@ BASE = {"perplexity": 42.0, "rouge_l": 0.09}
 
 
 def test_a_better_challenger_is_promoted_with_every_check_recorded():
-    decision = decide({"perplexity": 29.0, "rouge_l": 0.118}, CHAMPION, BASE, SAFE, POLICY)
+    decision = judge_challenger({"perplexity": 29.0, "rouge_l": 0.118}, CHAMPION, BASE, SAFE, POLICY)
     assert decision.promote
     assert len(decision.reasons) == 2 + 2 * (len(WRITTEN) + len(REAL))
     assert all(r.startswith("pass: ") for r in decision.reasons)
@@ -48,7 +48,7 @@ def test_a_better_challenger_is_promoted_with_every_check_recorded():
     ],
 )
 def test_a_challenger_that_is_not_better_or_not_fully_measured_is_not_promoted(challenger, failing):
-    decision = decide(challenger, CHAMPION, BASE, SAFE, POLICY)
+    decision = judge_challenger(challenger, CHAMPION, BASE, SAFE, POLICY)
     assert not decision.promote
     assert any(reason.startswith(f"FAIL: {failing}") for reason in decision.reasons), decision.reasons
 
@@ -56,35 +56,36 @@ def test_a_challenger_that_is_not_better_or_not_fully_measured_is_not_promoted(c
 def test_screening_below_its_bar_or_missing_blocks_promotion():
     better = {"perplexity": 20.0, "rouge_l": 0.2}
     weak = {"written": {**WRITTEN, "zh": {"urgent_recall": 0.97, "urgent_precision": 0.83}}, "real": REAL}
-    decision = decide(better, CHAMPION, BASE, weak, POLICY)
+    decision = judge_challenger(better, CHAMPION, BASE, weak, POLICY)
     assert not decision.promote
     assert "FAIL: screening written zh urgent precision 0.830 (needs ≥ 0.850)" in decision.reasons
-    assert not decide(better, CHAMPION, BASE, {}, POLICY).promote
+    assert not judge_challenger(better, CHAMPION, BASE, {}, POLICY).promote
     partial = {"written": {"en": {"urgent_recall": 0.99}}, "real": REAL}
-    reasons = decide(better, CHAMPION, BASE, partial, POLICY).reasons
+    reasons = judge_challenger(better, CHAMPION, BASE, partial, POLICY).reasons
     assert "FAIL: screening written en urgent precision: missing" in reasons
 
 
 def test_the_real_split_has_its_own_bars_and_must_be_there():
     better = {"perplexity": 20.0, "rouge_l": 0.2}
     precise_enough = {"written": WRITTEN, "real": {**REAL, "en": {"urgent_recall": 0.95, "urgent_precision": 0.75}}}
-    assert decide(better, CHAMPION, BASE, precise_enough, POLICY).promote  # 0.75 passes the real bar, not the written
+    # 0.75 passes the real bar, not the written one
+    assert judge_challenger(better, CHAMPION, BASE, precise_enough, POLICY).promote
     missed = {"written": WRITTEN, "real": {**REAL, "zh": {"urgent_recall": 0.9, "urgent_precision": 0.9}}}
-    decision = decide(better, CHAMPION, BASE, missed, POLICY)
+    decision = judge_challenger(better, CHAMPION, BASE, missed, POLICY)
     assert not decision.promote and "FAIL: screening real zh urgent recall 0.900 (needs ≥ 0.950)" in decision.reasons
-    decision = decide(better, CHAMPION, BASE, {"written": WRITTEN}, POLICY)  # the shared data was absent
+    decision = judge_challenger(better, CHAMPION, BASE, {"written": WRITTEN}, POLICY)  # the shared data was absent
     assert not decision.promote and "FAIL: screening real: no evaluation" in decision.reasons
 
 
 def test_without_a_champion_the_base_model_and_the_floors_apply():
-    assert decide({"perplexity": 40.0, "rouge_l": 0.1}, None, BASE, SAFE, POLICY).promote
-    not_below_base = decide({"perplexity": 41.5, "rouge_l": 0.1}, None, BASE, SAFE, POLICY)
+    assert judge_challenger({"perplexity": 40.0, "rouge_l": 0.1}, None, BASE, SAFE, POLICY).promote
+    not_below_base = judge_challenger({"perplexity": 41.5, "rouge_l": 0.1}, None, BASE, SAFE, POLICY)
     assert not not_below_base.promote and "vs base model 42.000" in not_below_base.reasons[0]
-    under_floor = decide({"perplexity": 30.0, "rouge_l": 0.04}, None, BASE, SAFE, POLICY)
+    under_floor = judge_challenger({"perplexity": 30.0, "rouge_l": 0.04}, None, BASE, SAFE, POLICY)
     assert not under_floor.promote and "no champion" in under_floor.reasons[1]
-    assert not decide({"perplexity": 30.0, "rouge_l": 0.1}, None, None, SAFE, POLICY).promote
+    assert not judge_challenger({"perplexity": 30.0, "rouge_l": 0.1}, None, None, SAFE, POLICY).promote
 
 
 def test_a_champion_missing_a_metric_never_lets_a_challenger_through():
-    decision = decide({"perplexity": 20.0, "rouge_l": 0.2}, {"perplexity": 30.0}, BASE, SAFE, POLICY)
+    decision = judge_challenger({"perplexity": 20.0, "rouge_l": 0.2}, {"perplexity": 30.0}, BASE, SAFE, POLICY)
     assert not decision.promote and "FAIL: ROUGE-L: missing for the champion" in decision.reasons
