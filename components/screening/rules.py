@@ -164,9 +164,14 @@ _CLAUSE_BREAK = re.compile(r"[,，;；:：、]|\bbut\b|但是|可是|不过")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+def _clause(before: str) -> str:
+    """The part of the clause that leads up to a match: what a negation or a wish must sit in."""
+    return _CLAUSE_BREAK.split(before)[-1]
+
+
 def _negated(before: str) -> str | None:
     """The negation in the few words (or characters, for Chinese) just before a match."""
-    clause = _CLAUSE_BREAK.split(before)[-1]
+    clause = _clause(before)
     if _CJK.search(clause[-3:]):
         found = _NEGATION_ZH.search(clause[-8:])
     else:
@@ -192,7 +197,7 @@ def _strength(pattern: Pattern, sentence: str, before: str) -> Strength:
     """An intent phrase said as a wish or a passing thought is a thought, unless a time or means is named."""
     if pattern.strength != "intent" or pattern.category == "abuse_danger" or _TIME_OR_MEANS.search(sentence):
         return pattern.strength
-    if _WISH.search(_CLAUSE_BREAK.split(before)[-1].rstrip()) or _THOUGHT.search(sentence):
+    if _WISH.search(_clause(before).rstrip()) or _THOUGHT.search(sentence):
         return "thought"
     return "intent"
 
