@@ -28,7 +28,7 @@ def main() -> None:
     arguments = parser.parse_args()
     if not COUNSELCHAT.is_file():
         raise SystemExit(f"skipped: {COUNSELCHAT} is not present")
-    config = load_params(ROOT / "params.yaml").default.prepare
+    config = load_params(ROOT / "params.yaml").profiles["default"].prepare
     answers = [pair.answer for pair in load_qa(COUNSELCHAT)][: arguments.answers]
 
     started = time.perf_counter()

@@ -1,14 +1,17 @@
 """Typed profiles read from `params.yaml`, the one place where step settings live.
 
-`params.yaml` names the active `profile` and holds one complete section per profile
-(`smoke`, `default`, `paper`). DVC tracks those params, so changing a field through this
-file (or `psyllm profile`, which writes it) is how DVC learns what is stale. Models have
-no defaults and forbid unknown keys: the YAML mirrors the types exactly.
+`params.yaml` holds every step's settings once, under `defaults`, and each profile under
+`profiles` lists only what it changes; `profile` names the active one. The defaults live in
+the YAML rather than in these models, so DVC tracks every value, and the models forbid
+unknown keys, so a typo is an error and not a silent default.
 """
 
+import copy
+import io
+import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from ruamel.yaml import YAML
@@ -16,8 +19,6 @@ from ruamel.yaml.error import YAMLError
 
 from components.errors import PsyllmError
 
-ProfileName = Literal["smoke", "default", "paper"]
-PROFILE_NAMES: tuple[ProfileName, ...] = ("smoke", "default", "paper")
 PARAMS_FILE = Path("params.yaml")
 _PROFILE_LINE = re.compile(r"^profile:[^\n#]*", re.MULTILINE)
 
@@ -98,6 +99,7 @@ class PrepareConfig(StrictModel):
 class Paths(StrictModel):
     """Where each step writes. Shared by all profiles and read by dvc.yaml as ${paths.*}."""
 
+    config: Path  # the active profile's sections, one JSON file each: what DVC stages depend on
     crawl: Path
     prepared: Path
     screener: Path
@@ -322,33 +324,118 @@ class ServeConfig(StrictModel):
     batching: BatchingConfig
 
 
-class Params(StrictModel):
-    """The whole of params.yaml."""
+# A profile's `training` section is shared by these steps; each step's own `training` refines it.
+TRAINING_STEPS = ("pretrain", "finetune")
 
-    profile: ProfileName
+
+def _merge(base: object, override: object) -> object:
+    """`override` on top of `base`: mappings merge key by key; anything else replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _merge(base.get(key), value)
+        return merged
+    return copy.deepcopy(override)
+
+
+def _merge_layers(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = _merge(base, override)
+    assert isinstance(merged, dict)
+    return merged
+
+
+def _fold_shared_training(layer: dict[str, Any]) -> dict[str, Any]:
+    """One layer (the defaults or a profile) with its shared `training` moved into each step's."""
+    if "training" not in layer:
+        return layer
+    steps = {key: value for key, value in layer.items() if key != "training"}
+    for step in TRAINING_STEPS:
+        own = steps.get(step) if isinstance(steps.get(step), dict) else {}
+        steps[step] = _merge_layers({"training": layer["training"]}, own)
+    return steps
+
+
+def resolve(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A profile's effective settings: the defaults, then the profile's changes, each with its shared training."""
+    return _merge_layers(_fold_shared_training(defaults), _fold_shared_training(overrides))
+
+
+class Params(StrictModel):
+    """The whole of params.yaml, with every profile resolved against the defaults."""
+
+    profile: str
     paths: Paths
     screening: ScreeningConfig
     promotion: PromotionPolicy
     serve: ServeConfig
-    smoke: Profile
-    default: Profile
-    paper: Profile
+    profiles: dict[str, Profile]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_profiles(cls, raw: object) -> object:
+        if not isinstance(raw, dict) or "defaults" not in raw:
+            return raw
+        defaults, profiles = raw["defaults"], raw.get("profiles")
+        if not isinstance(defaults, dict) or not isinstance(profiles, dict):
+            return raw  # validation then names the section that is not a mapping
+        resolved = {
+            name: resolve(defaults, overrides or {}) if isinstance(overrides, dict) else overrides
+            for name, overrides in profiles.items()
+        }
+        return {**{key: value for key, value in raw.items() if key != "defaults"}, "profiles": resolved}
+
+    @model_validator(mode="after")
+    def _active_profile_exists(self) -> "Params":
+        if self.profile not in self.profiles:
+            raise ValueError(f"profile: {self.profile!r} is not under profiles ({', '.join(self.profiles)})")
+        return self
 
     def active(self) -> Profile:
-        """The section named by `profile`."""
-        return getattr(self, self.profile)
+        """The profile named by `profile`."""
+        return self.profiles[self.profile]
+
+    def check_profile_name(self, name: str) -> None:
+        """A clear error for a profile that params.yaml does not have."""
+        if name not in self.profiles:
+            raise PsyllmError(f"unknown profile {name!r}; choose one of {', '.join(self.profiles)}")
 
 
-def _describe(error: ValidationError) -> str:
-    lines = []
+def _holds(tree: object, path: tuple[str | int, ...]) -> bool:
+    for part in path:
+        in_list = isinstance(tree, list) and isinstance(part, int) and part < len(tree)
+        if not (in_list or (isinstance(tree, dict) and part in tree)):
+            return False
+        tree = tree[part]
+    return True
+
+
+def _written_at(raw: dict[str, Any], loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Where in params.yaml a resolved profile's field was written: the profile's overrides or the defaults."""
+    if len(loc) < 3 or loc[0] != "profiles":
+        return loc
+    name, field = loc[1], loc[2:]
+    shared = ("training", *field[2:]) if field[0] in TRAINING_STEPS and field[1:2] == ("training",) else None
+    overrides = raw.get("profiles", {}).get(name)
+    for layer, tree in ((("profiles", name), overrides), (("defaults",), raw.get("defaults"))):
+        for candidate in (field, shared):
+            if candidate is not None and _holds(tree, candidate):
+                return (*layer, *candidate)
+    return ("defaults", *field)
+
+
+def _describe(error: ValidationError, raw: object) -> str:
+    lines: list[str] = []
     for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        loc = _written_at(raw, problem["loc"]) if isinstance(raw, dict) else problem["loc"]
+        where = ".".join(str(part) for part in loc) or "(top level)"
         if problem["type"] == "extra_forbidden":
-            lines.append(f"  {where}: unknown key")
+            line = f"  {where}: unknown key"
         elif problem["type"] == "literal_error":
-            lines.append(f"  {where}: {problem['msg']} (got {problem['input']!r})")
+            line = f"  {where}: {problem['msg']} (got {problem['input']!r})"
         else:
-            lines.append(f"  {where}: {problem['msg']}")
+            line = f"  {where}: {problem['msg'].removeprefix('Value error, ')}"
+        if line not in lines:  # a wrong default is wrong in every profile that keeps it
+            lines.append(line)
     return "\n".join(lines)
 
 
@@ -363,7 +450,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as invalid:
-        raise PsyllmError(f"{path}: invalid parameters:\n{_describe(invalid)}") from invalid
+        raise PsyllmError(f"{path}: invalid parameters:\n{_describe(invalid, raw)}") from invalid
 
 
 def load_profile(path: Path = PARAMS_FILE) -> Profile:
@@ -371,15 +458,38 @@ def load_profile(path: Path = PARAMS_FILE) -> Profile:
     return load_params(path).active()
 
 
-def check_profile_name(name: str) -> None:
-    """A clear error for a profile that params.yaml does not have."""
-    if name not in PROFILE_NAMES:
-        raise PsyllmError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}")
+def write_sections(profile: Profile, folder: Path) -> list[Path]:
+    """Each section of `profile` as `folder/<section>.json`.
+
+    The DVC stage `config` writes these for the active profile and every other stage depends on
+    the sections it reads, so a stage reruns only when one of its own settings changes, and
+    editing a profile that is not active leaves the pipeline up to date.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for section in Profile.model_fields:
+        path = folder / f"{section}.json"
+        settings = getattr(profile, section).model_dump(mode="json")
+        path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def profile_yaml(params: Params, name: str) -> str:
+    """A profile's effective settings as YAML, for people to read."""
+    params.check_profile_name(name)
+    stream = io.StringIO()
+    stream.write(f"# profile {name}: params.yaml's defaults with the changes under profiles.{name}\n")
+    yaml = YAML()
+    yaml.default_flow_style = None
+    yaml.width = 4096
+    yaml.dump(params.profiles[name].model_dump(mode="json"), stream)
+    return stream.getvalue()
 
 
 def set_profile(name: str, path: Path = PARAMS_FILE) -> None:
     """Switch the active profile by rewriting only the `profile:` line, so DVC sees the change."""
-    check_profile_name(name)
+    load_params(path).check_profile_name(name)
     text = path.read_text(encoding="utf-8")
     updated, replaced = _PROFILE_LINE.subn(f"profile: {name}", text, count=1)
     if not replaced:

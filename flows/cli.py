@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from components.config import PROFILE_NAMES, check_profile_name, load_params
+from components.config import load_params
 from components.errors import TRANSIENT_EXIT_CODE, PsyllmError, is_transient
 
 app = typer.Typer(
@@ -28,6 +28,26 @@ app = typer.Typer(
     add_completion=False,
 )
 log = logging.getLogger("psyllm")
+
+
+@app.command()
+def config(
+    profile: Annotated[str | None, typer.Option(help="The profile (default: the active one).")] = None,
+    write: Annotated[
+        bool, typer.Option(help="Write each section to paths.config/<section>.json instead (the DVC stage `config`).")
+    ] = False,
+) -> None:
+    """Print a profile's effective settings: params.yaml's defaults with that profile's changes."""
+    from components.config import profile_yaml, write_sections
+
+    params = load_params()
+    name = profile or params.profile
+    if not write:
+        typer.echo(profile_yaml(params, name), nl=False)
+        return
+    params.check_profile_name(name)
+    written = write_sections(params.profiles[name], params.paths.config)
+    typer.echo(f"config: profile {name}; {len(written)} sections in {params.paths.config}/")
 
 
 @app.command()
@@ -270,7 +290,7 @@ def screen(
 def run(
     profile: Annotated[
         str | None,
-        typer.Option(help=f"Switch params.yaml to this profile first ({', '.join(PROFILE_NAMES)})."),
+        typer.Option(help="Switch params.yaml to this profile first (one under `profiles`)."),
     ] = None,
     wait: Annotated[
         float, typer.Option(min=0, help="Seconds to wait if another run holds this project (default: refuse).")
@@ -281,7 +301,7 @@ def run(
     from components.run_lock import run_lock
 
     if profile is not None:
-        check_profile_name(profile)
+        load_params().check_profile_name(profile)
     _prepare_flow_environment()
     with run_lock(wait):  # before Prefect starts, so a refused run never touches its database
         from flows.training import training
@@ -397,7 +417,7 @@ def schedule(
     if cron is not None:
         deployment.check_cron(cron)
     if profile is not None:
-        check_profile_name(profile)
+        load_params().check_profile_name(profile)
     spec = deployment.with_schedule(cron, profile)
     if write_prefect_yaml:
         path = deployment.write_prefect_yaml(spec, work_pool)

@@ -1,16 +1,20 @@
-"""load_params / load_profile / set_profile against the real params.yaml and variants of it."""
+"""Profiles resolved from the defaults; load_params, set_profile and `psyllm config` on params.yaml and variants."""
 
+import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from components.config import PROFILE_NAMES, load_params, load_profile, set_profile
+from components.config import Profile, load_params, load_profile, resolve, set_profile
 from components.errors import PsyllmError
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+BIN = Path(sys.executable).parent
 
 
 def _safe_load(path: Path) -> dict:
@@ -32,61 +36,97 @@ def error_of(path: Path) -> str:
     return str(caught.value)
 
 
-def test_real_params_load_all_three_profiles():
+def test_real_params_resolve_every_profile():
     params = load_params(PARAMS)
-    assert PROFILE_NAMES == ("smoke", "default", "paper")
-    for name in PROFILE_NAMES:
-        profile = getattr(params, name)
+    assert list(params.profiles) == ["default", "smoke", "paper"]
+    for profile in params.profiles.values():
         split = profile.prepare.split
         assert split.train + split.validation + split.test == pytest.approx(1.0)
-        assert profile.crawl.max_pages > 0
-    assert params.smoke.crawl.max_pages < params.default.crawl.max_pages < params.paper.crawl.max_pages
-    assert params.paper.crawl.sample_site is None
-    assert params.paper.crawl.seeds
+    smoke, default, paper = (params.profiles[name] for name in ("smoke", "default", "paper"))
+    assert smoke.crawl.max_pages < default.crawl.max_pages < paper.crawl.max_pages
+    assert paper.crawl.sample_site is None and paper.crawl.seeds
+    assert smoke.crawl.user_agent == default.crawl.user_agent == paper.crawl.user_agent  # written once
+
+
+def test_a_profile_that_changes_nothing_is_the_defaults(tmp_path):
+    raw = _safe_load(PARAMS)
+    assert raw["profiles"]["default"] == {}
+    params = load_params(PARAMS)
+    assert params.profiles["default"].model_dump(mode="json") == resolve(raw["defaults"], {})
+    assert resolve(raw["defaults"], {})["pretrain"]["training"]["adapter"] == raw["defaults"]["training"]["adapter"]
+
+
+def test_overrides_merge_mappings_and_replace_values_and_lists():
+    defaults = {
+        "crawl": {"max_pages": 200, "seeds": ["a", "b"], "split": {"train": 0.8, "test": 0.2}},
+        "training": {"block_size": 256, "max_steps": 12, "seed": 0},
+        "pretrain": {"training": {"block_size": 128}},
+        "finetune": {"patience": 2},
+    }
+    overrides = {
+        "crawl": {"seeds": ["c"], "split": {"test": 0.3}},
+        "training": {"block_size": 64, "max_steps": 24},
+        "finetune": {"training": {"max_steps": 40}},
+    }
+    effective = resolve(defaults, overrides)
+    assert effective["crawl"] == {"max_pages": 200, "seeds": ["c"], "split": {"train": 0.8, "test": 0.3}}
+    # a layer's step `training` refines its shared `training`; the profile's layer beats the defaults'
+    assert effective["pretrain"]["training"] == {"block_size": 64, "max_steps": 24, "seed": 0}
+    assert effective["finetune"] == {"patience": 2, "training": {"block_size": 64, "max_steps": 40, "seed": 0}}
+    assert "training" not in effective
+    assert defaults["crawl"]["seeds"] == ["a", "b"]  # the defaults themselves are left as they were
 
 
 def test_active_follows_the_profile_key():
     params = load_params(PARAMS)
-    assert params.active() == getattr(params, params.profile)
+    assert params.active() == params.profiles[params.profile]
     assert load_profile(PARAMS) == params.active()
 
 
-@pytest.mark.parametrize("name", PROFILE_NAMES)
+@pytest.mark.parametrize("name", ["default", "smoke", "paper"])
 def test_active_for_each_profile(tmp_path, name):
     path = write_variant(tmp_path, lambda doc: doc.__setitem__("profile", name))
     params = load_params(path)
     assert params.profile == name
-    assert params.active() == getattr(params, name)
-    assert load_profile(path) == getattr(params, name)
+    assert params.active() == params.profiles[name]
+    assert load_profile(path) == params.profiles[name]
 
 
 @pytest.mark.parametrize(
     ("keys", "dotted"),
     [
         ((), "typo_key"),
-        (("smoke", "crawl"), "smoke.crawl.typo_key"),
-        (("paper", "prepare", "split"), "paper.prepare.split.typo_key"),
-        (("default", "prepare"), "default.prepare.typo_key"),
+        (("profiles", "smoke", "crawl"), "profiles.smoke.crawl.typo_key"),
+        (("profiles", "paper", "prepare", "split"), "profiles.paper.prepare.split.typo_key"),
+        (("profiles", "smoke", "training"), "profiles.smoke.training.typo_key"),
+        (("defaults", "prepare"), "defaults.prepare.typo_key"),
+        (("defaults", "training"), "defaults.training.typo_key"),
         (("paths",), "paths.typo_key"),
     ],
 )
-def test_unknown_key_is_rejected_with_its_dotted_path(tmp_path, keys, dotted):
+def test_unknown_key_is_rejected_where_it_was_written(tmp_path, keys, dotted):
     def add_unknown(document: dict) -> None:
         for key in keys:
             document = document[key]
         document["typo_key"] = 1
 
     message = error_of(write_variant(tmp_path, add_unknown))
-    assert f"{dotted}: unknown key" in message
+    assert f"  {dotted}: unknown key" in message
+    assert message.count("typo_key") == 1  # a wrong default is reported once, not once per profile
+
+
+def test_an_unknown_section_in_a_profile_is_rejected(tmp_path):
+    message = error_of(write_variant(tmp_path, lambda doc: doc["profiles"]["smoke"].__setitem__("crawler", {})))
+    assert "profiles.smoke.crawler: unknown key" in message
 
 
 @pytest.mark.parametrize(
     ("keys", "dotted"),
     [
         (("paths",), "paths"),
-        (("smoke", "crawl", "max_pages"), "smoke.crawl.max_pages"),
-        (("paper", "prepare", "split", "test"), "paper.prepare.split.test"),
-        (("default", "prepare", "split_salt"), "default.prepare.split_salt"),
+        (("defaults", "crawl", "max_pages"), "defaults.crawl.max_pages"),
+        (("defaults", "prepare", "split_salt"), "defaults.prepare.split_salt"),
+        (("defaults", "training", "seed"), "defaults.pretrain.training.seed"),
     ],
 )
 def test_missing_key_is_rejected_naming_it(tmp_path, keys, dotted):
@@ -103,8 +143,10 @@ def test_missing_key_is_rejected_naming_it(tmp_path, keys, dotted):
     "split", [{"train": 0.8, "validation": 0.1, "test": 0.2}, {"train": 0.5, "validation": 0.1, "test": 0.1}]
 )
 def test_split_fractions_must_sum_to_one(tmp_path, split):
-    message = error_of(write_variant(tmp_path, lambda doc: doc["smoke"]["prepare"].__setitem__("split", split)))
-    assert "smoke.prepare.split" in message
+    message = error_of(
+        write_variant(tmp_path, lambda doc: doc["profiles"]["smoke"].__setitem__("prepare", {"split": split}))
+    )
+    assert "profiles.smoke.prepare.split" in message
     assert "add up to 1" in message
 
 
@@ -120,18 +162,42 @@ def test_a_screening_ngram_block_must_run_low_to_high(tmp_path):
 def test_invalid_profile_name_is_rejected_with_allowed_names(tmp_path):
     message = error_of(write_variant(tmp_path, lambda doc: doc.__setitem__("profile", "huge")))
     assert "profile" in message and "'huge'" in message
-    for name in PROFILE_NAMES:
-        assert f"'{name}'" in message
+    assert "profile: 'huge' is not under profiles" in message
+    assert all(name in message for name in ("default", "smoke", "paper"))
 
 
 def test_every_problem_is_reported(tmp_path):
     def break_twice(document: dict) -> None:
-        document["smoke"]["crawl"]["max_pagez"] = 1
-        document["paper"]["crawl"]["max_pages"] = 0
+        document["profiles"]["smoke"]["crawl"]["max_pagez"] = 1
+        document["profiles"]["paper"]["crawl"]["max_pages"] = 0
 
     message = error_of(write_variant(tmp_path, break_twice))
-    assert "smoke.crawl.max_pagez: unknown key" in message
-    assert "paper.crawl.max_pages" in message
+    assert "profiles.smoke.crawl.max_pagez: unknown key" in message
+    assert "profiles.paper.crawl.max_pages" in message
+
+
+def test_psyllm_config_prints_each_profile_and_writes_the_active_ones_sections(tmp_path):
+    """What a user reads with `psyllm config --profile NAME` is exactly what the steps run with."""
+    params = load_params(PARAMS)
+    shutil.copy(PARAMS, tmp_path / "params.yaml")
+    for name, profile in params.profiles.items():
+        shown = subprocess.run(
+            [str(BIN / "psyllm"), "config", "--profile", name], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert shown.returncode == 0, shown.stderr
+        print(shown.stdout)  # the effective config, for whoever reads the test log
+        assert shown.stdout.startswith(f"# profile {name}: ")
+        assert YAML(typ="safe").load(shown.stdout) == profile.model_dump(mode="json")
+    unknown = subprocess.run(
+        [str(BIN / "psyllm"), "config", "--profile", "huge"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert unknown.returncode == 2 and "unknown profile 'huge'" in unknown.stderr and "Traceback" not in unknown.stderr
+
+    written = subprocess.run([str(BIN / "psyllm"), "config", "--write"], cwd=tmp_path, capture_output=True, text=True)
+    assert written.returncode == 0, written.stderr
+    folder = tmp_path / params.paths.config
+    assert sorted(path.stem for path in folder.glob("*.json")) == sorted(Profile.model_fields)
+    assert json.loads((folder / "pretrain.json").read_text()) == params.active().pretrain.model_dump(mode="json")
 
 
 def test_missing_file_and_bad_yaml_are_psyllm_errors(tmp_path):
@@ -150,7 +216,7 @@ def params_copy(tmp_path) -> Path:
 
 def test_set_profile_switches_and_keeps_comments(params_copy):
     before = params_copy.read_text(encoding="utf-8")
-    target = next(name for name in PROFILE_NAMES if name != load_params(params_copy).profile)
+    target = next(name for name in load_params(params_copy).profiles if name != load_params(params_copy).profile)
     set_profile(target, params_copy)
     after = params_copy.read_text(encoding="utf-8")
     assert load_params(params_copy).profile == target
@@ -184,5 +250,5 @@ def test_set_profile_rejects_unknown_name_and_leaves_file(params_copy):
         set_profile("huge", params_copy)
     message = str(caught.value)
     assert "'huge'" in message
-    assert all(name in message for name in PROFILE_NAMES)
+    assert all(name in message for name in ("default", "smoke", "paper"))
     assert params_copy.read_bytes() == before

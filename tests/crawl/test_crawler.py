@@ -15,7 +15,7 @@ USER_AGENT = "psyllm-test-crawler/1.0"
 
 
 def crawl_config(site: FixtureSite, **changes):
-    base = load_params(PROJECT_ROOT / "params.yaml").smoke.crawl
+    base = load_params(PROJECT_ROOT / "params.yaml").profiles["smoke"].crawl
     settings = {
         "sample_site": None,
         "seeds": [site.base + "/"],

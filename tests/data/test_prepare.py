@@ -14,7 +14,7 @@ from components.prepare.splits import split_pairs
 from components.qa_data import load_qa
 from tests.conftest import PROJECT_ROOT
 
-CONFIG = load_params(PROJECT_ROOT / "params.yaml").default.prepare
+CONFIG = load_params(PROJECT_ROOT / "params.yaml").profiles["default"].prepare
 
 
 def exact_key(text: str) -> str:

@@ -25,7 +25,7 @@ pathlib.Path("{name}.out").write_text("done")
 def test_a_transient_failure_is_retried_and_a_user_error_is_not(tmp_path, monkeypatch):
     for name, failures, code, message in (
         ("flaky", 1, 75, "the tracking server at 127.0.0.1:5000 is unreachable"),
-        ("broken", 9, 2, "params.yaml: smoke.crawl.max_pagez: unknown key"),
+        ("broken", 9, 2, "params.yaml: profiles.smoke.crawl.max_pagez: unknown key"),
     ):
         (tmp_path / f"{name}.py").write_text(STEP.format(name=name, failures=failures, code=code, message=message))
     (tmp_path / "dvc.yaml").write_text(
@@ -60,4 +60,4 @@ def test_a_transient_failure_is_retried_and_a_user_error_is_not(tmp_path, monkey
     assert (tmp_path / "flaky.attempts").read_text() == "2"  # failed once (exit 75), retried, passed
     assert (tmp_path / "broken.attempts").read_text() == "1"  # a user error is not retried
     assert failure is not None and not failure.transient
-    assert str(failure) == "step 'broken' failed: params.yaml: smoke.crawl.max_pagez: unknown key"
+    assert str(failure) == "step 'broken' failed: params.yaml: profiles.smoke.crawl.max_pagez: unknown key"

@@ -44,15 +44,31 @@ def clone_project(destination: Path) -> Path:
     return destination
 
 
-def set_params(project: Path, profile: str, **crawl_fields: object) -> None:
-    """Pick a free loopback port for the sample site (and any other crawl fields) in a copy."""
+def change_profile(project: Path, profile: str, changes: dict[str, object]) -> None:
+    """Merge `changes` (nested sections) into the overrides of `profile` in a copy's params.yaml."""
     yaml = YAML()
     params_file = project / "params.yaml"
     document = yaml.load(params_file.read_text())
-    for name, value in {"sample_site_port": free_port(), **crawl_fields}.items():
-        document[profile]["crawl"][name] = value
+
+    def merge(section: dict, update: dict[str, object]) -> None:
+        for key, value in update.items():
+            if isinstance(value, dict):
+                if not isinstance(section.get(key), dict):
+                    section[key] = {}
+                merge(section[key], value)
+            else:
+                section[key] = value
+
+    if document["profiles"].get(profile) is None:
+        document["profiles"][profile] = {}
+    merge(document["profiles"][profile], changes)
     with params_file.open("w") as handle:
         yaml.dump(document, handle)
+
+
+def set_params(project: Path, profile: str, **crawl_fields: object) -> None:
+    """Pick a free loopback port for the sample site (and any other crawl fields) in a copy."""
+    change_profile(project, profile, {"crawl": {"sample_site_port": free_port(), **crawl_fields}})
 
 
 def environment(**extra: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from components.lineage import data_hashes
 from components.registry import CHALLENGER, CHAMPION, MODEL_NAME
 from components.run_lock import run_lock
 from tests.conftest import PROJECT_ROOT
-from tests.pipeline.project import BIN, clone_project, copy_project, kill_group, run, start
+from tests.pipeline.project import BIN, change_profile, clone_project, copy_project, kill_group, run, start
 
 
 def client_for(project):
@@ -95,14 +95,15 @@ def test_a_flow_killed_mid_finetune_resumes_from_its_checkpoint_and_the_champion
     champion = str(client.get_model_version_by_alias(MODEL_NAME, CHALLENGER).version)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlruns/mlflow.db'}")
     registry.move_alias(CHAMPION, champion, "baseline for the kill test", "test")
-    yaml = YAML()
-    document = yaml.load((project / "params.yaml").read_text())
-    finetune = document["smoke"]["finetune"]
-    finetune["starts"], finetune["patience"] = ["pretrained"], 100
-    finetune["training"]["max_steps"] = 40  # a new fine-tune, long enough to be killed part-way
-    document["smoke"]["evaluate"].update(rows=["finetuned_pretrained"], max_questions=2)
-    with (project / "params.yaml").open("w") as handle:
-        yaml.dump(document, handle)
+    change_profile(
+        project,
+        "smoke",
+        {
+            # a new fine-tune, long enough to be killed part-way
+            "finetune": {"starts": ["pretrained"], "patience": 100, "training": {"max_steps": 40}},
+            "evaluate": {"rows": ["finetuned_pretrained"], "max_questions": 2},
+        },
+    )
     shutil.rmtree(project / ".state/checkpoints/finetune")  # the smoke run's own, finished checkpoints
 
     flow = start(project, str(BIN / "psyllm"), "run")

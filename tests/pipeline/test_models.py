@@ -8,7 +8,7 @@ import pytest
 
 from components.modelling.prompt import PromptTemplate
 from components.tracking import TEMPLATE_METADATA_KEY
-from tests.pipeline.project import BIN, run
+from tests.pipeline.project import BIN, change_profile, run
 
 ROWS = ("base", "finetuned_base", "finetuned_pretrained")
 METRICS = ("perplexity", "bits_per_character", "rouge_l", "distinct_1", "distinct_2", "mean_answer_length")
@@ -67,15 +67,9 @@ def test_training_steps_log_curves_and_the_fine_tuned_model(smoke_project):
 def test_bad_model_params_name_the_field_without_a_traceback(smoke_project, tmp_path):
     import shutil
 
-    from ruamel.yaml import YAML
-
     project = tmp_path / "project"
     shutil.copytree(smoke_project, project, ignore=shutil.ignore_patterns("mlruns", ".state", ".cache"))
-    yaml = YAML()
-    params = yaml.load((project / "params.yaml").read_text())
-    params["smoke"]["model"]["base"] = "no-such-model"
-    with (project / "params.yaml").open("w") as handle:
-        yaml.dump(params, handle)
+    change_profile(project, "smoke", {"model": {"base": "no-such-model"}})
     completed = run(project, str(BIN / "psyllm"), "pretrain")
     assert completed.returncode == 2
     assert "model.base: 'no-such-model' is not known; expected 'tiny'" in completed.stderr

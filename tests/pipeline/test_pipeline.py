@@ -4,7 +4,7 @@ import json
 import sqlite3
 import time
 
-from tests.pipeline.project import BIN, clone_project, kill_group, run, set_params, start
+from tests.pipeline.project import BIN, change_profile, clone_project, copy_project, kill_group, run, set_params, start
 
 
 def test_smoke_run_produces_every_output(smoke_project):
@@ -27,6 +27,23 @@ def test_status_is_clean_but_the_crawl_and_profile_is_tracked(smoke_project):
     assert json.loads(status.stdout) == {"crawl": ["always changed"]}
     lock = (smoke_project / "dvc.lock").read_text()
     assert "profile: smoke" in lock
+
+
+def test_a_stage_is_stale_only_when_a_setting_it_reads_changes(smoke_project, tmp_path):
+    """The stage `config` writes the active profile's sections; each stage depends on those it reads."""
+    project = copy_project(smoke_project, tmp_path / "project")
+
+    def stale_after(changes: dict[str, object], profile: str) -> set[str]:
+        change_profile(project, profile, changes)
+        resolved = run(project, str(BIN / "dvc"), "repro", "--single-item", "config")
+        assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+        status = run(project, str(BIN / "dvc"), "status", "--json")
+        return set(json.loads(status.stdout))
+
+    # Another profile's model and training: nothing the smoke pipeline reads.
+    assert stale_after({"model": {"seed": 7}, "training": {"max_steps": 5}}, "paper") == {"crawl"}
+    # The active profile's fine-tune: fine-tune and the evaluation that reads its settings, not pretrain.
+    assert stale_after({"finetune": {"patience": 5}}, "smoke") == {"crawl", "finetune", "evaluate"}
 
 
 def test_killed_crawl_resumes_through_dvc_repro(tmp_path):
