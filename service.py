@@ -22,10 +22,11 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from components.errors import PsyllmError
+from components.locations import API_KEY_ENV
 from components.screening.screener import InvalidMessage
 from components.serving.answering import Answerer, check_request, screening_json
 from components.serving.batching import QueueFull
-from components.serving.runtime import API_KEY_ENV, build_answerer
+from components.serving.runtime import build_answerer
 from components.serving.store import AlreadyRated, UnknownRequest
 
 ROOT = Path(__file__).resolve().parent

@@ -54,7 +54,7 @@ def seconds(folder: Path, batch_size: int, requests: int, max_new_tokens: int, r
     batching = BatchingConfig(max_wait_ms=serve.batching.max_wait_ms, max_queue=requests, retry_after_s=1)
     queue = GenerationQueue(model, tokenizer, template, generation, batching)
     prompts = [
-        encode_prompt(tokenizer, template, question, "", "en" if question.isascii() else "zh", 64)
+        encode_prompt(tokenizer, template, question, "", "en" if question.isascii() else "zh")
         for question in (QUESTIONS * requests)[:requests]
     ]
     timings = [asyncio.run(answer_all(queue, prompts, max_new_tokens)) for _ in range(repeats)]

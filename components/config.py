@@ -18,8 +18,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from components.errors import PsyllmError
+from components.locations import PARAMS_FILE
 
-PARAMS_FILE = Path("params.yaml")
 _PROFILE_LINE = re.compile(r"^profile:[^\n#]*", re.MULTILINE)
 
 Positive = Annotated[int, Field(gt=0)]
@@ -309,7 +309,7 @@ class ServeConfig(StrictModel):
 
     PSYLLM_MODEL, PSYLLM_STORE_URL, PSYLLM_STORE_TEXT and PSYLLM_REGION override `model`,
     `store_url`, `store_text` and `region`; the case-queue API key comes only from
-    PSYLLM_API_KEY, never from a file in the repository.
+    PSYLLM_API_KEY, never from a file in the repository (components/locations.py lists them all).
     """
 
     model: str
@@ -318,7 +318,6 @@ class ServeConfig(StrictModel):
     region: str | None
     max_question_chars: Positive
     max_description_chars: Positive
-    max_description_tokens: Positive
     max_new_tokens: Positive  # the most a request may ask for; `generation.max_new_tokens` is the default
     generation: GenerationConfig
     batching: BatchingConfig

@@ -11,7 +11,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-LOCK_FILE = Path("dvc.lock")
+from components.locations import DVC_LOCK_FILE
 
 
 def file_digest(*paths: Path) -> str:
@@ -47,7 +47,7 @@ def git_commit(root: Path) -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
-def read_lock(lock_file: Path = LOCK_FILE) -> dict[str, Any]:
+def read_lock(lock_file: Path = DVC_LOCK_FILE) -> dict[str, Any]:
     """dvc.lock's stages (each with its deps', params' and outs' recorded values); empty before a run."""
     if not lock_file.is_file():
         return {}
@@ -55,7 +55,7 @@ def read_lock(lock_file: Path = LOCK_FILE) -> dict[str, Any]:
     return lock.get("stages") or {}
 
 
-def data_hashes(lock_file: Path = LOCK_FILE) -> dict[str, str]:
+def data_hashes(lock_file: Path = DVC_LOCK_FILE) -> dict[str, str]:
     """Every stage output's DVC hash from dvc.lock, keyed by path (empty before the first run)."""
     hashes: dict[str, str] = {}
     for stage in read_lock(lock_file).values():

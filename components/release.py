@@ -15,11 +15,11 @@ from typing import Any
 from components import registry, tracking
 from components.config import Params
 from components.errors import PsyllmError
-from components.lineage import LOCK_FILE, data_hashes, folder_digest, git_commit, read_lock
+from components.lineage import data_hashes, folder_digest, git_commit, read_lock
+from components.locations import DVC_LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE
 from components.promotion import Decision, judge_challenger
 
 EVAL_METRICS_FILE = "metrics.json"  # written by the evaluate and evaluate-screener steps
-CARD_FILE = "model_card.md"
 CHALLENGER_ROWS = ("finetuned_pretrained", "finetuned_base")  # the paper's pipeline first
 SCORES = ("perplexity", "bits_per_character", "rouge_l", "distinct_1", "distinct_2")
 GATE_ACTOR = "psyllm promotion gate"
@@ -68,7 +68,7 @@ def _check_evaluated(params: Params) -> None:
     evaluated = next((d.get("md5") for d in stages.get("evaluate", {}).get("deps", []) if d["path"] == finetuned), None)
     if produced is None or produced != evaluated:
         raise PsyllmError(
-            f"{LOCK_FILE}: the recorded evaluation is not of the current fine-tuned model (or nothing is "
+            f"{DVC_LOCK_FILE}: the recorded evaluation is not of the current fine-tuned model (or nothing is "
             "recorded yet); run `psyllm run` (or `dvc repro evaluate`) before registering"
         )
 
@@ -105,11 +105,10 @@ def register(params: Params, lineage: dict[str, str]) -> Registration:
         model_uri = tracking.find_logged_model(digest)
         if model_uri is None:  # e.g. a fresh tracking server, with the model pulled from a DVC remote
             model_uri = run.log_language_model(folder, row)
-        card_file = Path(".state") / CARD_FILE
-        card_file.parent.mkdir(exist_ok=True)
-        card_file.write_text(card, encoding="utf-8")
-        run.log_artifacts(card_file, "model_card")
-        for lineage_file in (Path("params.yaml"), LOCK_FILE):
+        MODEL_CARD_FILE.parent.mkdir(exist_ok=True)
+        MODEL_CARD_FILE.write_text(card, encoding="utf-8")
+        run.log_artifacts(MODEL_CARD_FILE, "model_card")
+        for lineage_file in (PARAMS_FILE, DVC_LOCK_FILE):
             run.log_artifacts(lineage_file, "lineage")
         version = registry.create_version(
             model_uri, digest, metrics, base, {**tags, "psyllm.register_run": run.run_id}, card

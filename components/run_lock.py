@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import TextIO
 
 from components.errors import PsyllmError
+from components.locations import RUN_LOCK_FILE
 
-LOCK_FILE = Path(".state/run.lock")
 POLL_S = 0.5
 _held_here = False
 
 
 @contextmanager
-def run_lock(wait_s: float, path: Path = LOCK_FILE) -> Iterator[None]:
+def run_lock(wait_s: float, path: Path = RUN_LOCK_FILE) -> Iterator[None]:
     """Hold the project's run lock for the block, waiting up to `wait_s` seconds for it."""
     global _held_here
     if _held_here:

@@ -23,15 +23,12 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types import ColSpec, Schema
 
 from components.lineage import folder_digest
+from components.locations import EXPERIMENT_ENV, MLFLOW_LOCAL_STORE, PARENT_RUN_ENV, TRACKING_URI_ENV
 
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 MODEL_DIGEST_TAG = "psyllm.model_digest"
 # Not "prompt_template": MLflow's transformers flavour reads that key as its own format string.
 TEMPLATE_METADATA_KEY = "psyllm_prompt_template"
-PARENT_RUN_ENV = "PSYLLM_PARENT_RUN_ID"
-EXPERIMENT_ENV = "PSYLLM_EXPERIMENT"
 DEFAULT_EXPERIMENT = "psyllm"
-LOCAL_STORE = Path("mlruns")
 COMPONENTS_DIR = Path(__file__).parent
 
 for _noisy in ("mlflow", "alembic"):
@@ -40,7 +37,7 @@ for _noisy in ("mlflow", "alembic"):
 
 def tracking_uri() -> str:
     """$MLFLOW_TRACKING_URI, else SQLite in ./mlruns as an absolute sqlite://// URI."""
-    return os.environ.get(TRACKING_URI_ENV) or f"sqlite:///{(LOCAL_STORE / 'mlflow.db').resolve()}"
+    return os.environ.get(TRACKING_URI_ENV) or f"sqlite:///{(MLFLOW_LOCAL_STORE / 'mlflow.db').resolve()}"
 
 
 def connect() -> str:
@@ -51,13 +48,13 @@ def connect() -> str:
     # Decided before set_tracking_uri, which itself sets $MLFLOW_TRACKING_URI.
     local = TRACKING_URI_ENV not in os.environ
     if local:
-        LOCAL_STORE.mkdir(exist_ok=True)
+        MLFLOW_LOCAL_STORE.mkdir(exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri())
     name = os.environ.get(EXPERIMENT_ENV, DEFAULT_EXPERIMENT)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    artifact_location = (LOCAL_STORE / "artifacts").resolve().as_uri() if local else None
+    artifact_location = (MLFLOW_LOCAL_STORE / "artifacts").resolve().as_uri() if local else None
     return mlflow.create_experiment(name, artifact_location=artifact_location)
 
 

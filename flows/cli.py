@@ -19,6 +19,7 @@ import typer
 
 from components.config import load_params
 from components.errors import TRANSIENT_EXIT_CODE, PsyllmError, is_transient
+from components.locations import DEBUG_ENV
 
 app = typer.Typer(
     name="psyllm",
@@ -440,7 +441,8 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
 ) -> None:
     """Serve answers, screening, ratings, the case queue and the web page (BentoML; default: the champion)."""
-    from components.serving.runtime import MODEL_ENV, model_folder, model_version, screener_folder, serve_config
+    from components.locations import MODEL_ENV
+    from components.serving.runtime import model_folder, model_version, screener_folder, serve_config
 
     # Resolved here, so a missing champion or screener is one clear line rather than a server log.
     folder = model_folder(model or serve_config(Path.cwd()).model, Path.cwd())
@@ -483,13 +485,13 @@ def main() -> None:
         typer.secho("interrupted; rerun the same command to resume", err=True)
         raise SystemExit(130) from None
     except Exception as error:
-        if os.environ.get("PSYLLM_DEBUG"):
+        if os.environ.get(DEBUG_ENV):
             raise
         if is_transient(error):
             typer.secho(f"error: temporary failure, retry later ({type(error).__name__}): {error}", err=True)
             raise SystemExit(TRANSIENT_EXIT_CODE) from None
         typer.secho(
-            f"unexpected error ({type(error).__name__}): {error}\nrerun with PSYLLM_DEBUG=1 for the traceback",
+            f"unexpected error ({type(error).__name__}): {error}\nrerun with {DEBUG_ENV}=1 for the traceback",
             err=True,
             fg=typer.colors.RED,
         )

@@ -13,6 +13,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from components.errors import PsyllmError
+from components.locations import PROJECT_DIR_ENV
 
 PREFECT_YAML = Path("prefect.yaml")
 
@@ -65,8 +66,8 @@ def prefect_yaml(deployment: Deployment, work_pool: str) -> dict[str, Any]:
         "prefect-version": "3",
         "build": None,
         "push": None,
-        # Workers run the flow in a checkout of this project; PSYLLM_PROJECT_DIR says where.
-        "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PSYLLM_PROJECT_DIR }}"}}],
+        # Workers run the flow in a checkout of this project; the environment says where.
+        "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": f"{{{{ ${PROJECT_DIR_ENV} }}}}"}}],
         "deployments": [
             {
                 "name": deployment.name,

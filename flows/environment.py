@@ -11,6 +11,8 @@ import logging
 import os
 from pathlib import Path
 
+from components.locations import DEBUG_ENV, PREFECT_LOCAL_HOME
+
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
@@ -20,7 +22,7 @@ PREFECT_DEFAULTS = {
 
 def configure_prefect(project_root: Path) -> None:
     """Set Prefect's defaults for this project unless the environment already chose."""
-    os.environ.setdefault("PREFECT_HOME", str(project_root.resolve() / ".prefect"))
+    os.environ.setdefault("PREFECT_HOME", str(project_root.resolve() / PREFECT_LOCAL_HOME))
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
 
@@ -47,7 +49,7 @@ def hide_console_tracebacks() -> None:
     Prefect logs a failed task's traceback to every handler; here the console handlers drop it,
     while the run's logs on the Prefect API still hold it. PSYLLM_DEBUG=1 keeps it on the console.
     """
-    if os.environ.get("PSYLLM_DEBUG"):
+    if os.environ.get(DEBUG_ENV):
         return
     from prefect.logging.handlers import APILogHandler
 

@@ -59,10 +59,9 @@ def qa_example(
     tokenizer: PreTrainedTokenizerBase,
     template: PromptTemplate,
     block_size: int,
-    max_description_tokens: int,
 ) -> tuple[list[int], list[int]]:
     """Prompt ids and answer ids (EOS-terminated, cut to fit `block_size`) for one pair."""
-    prompt = encode_prompt(tokenizer, template, pair.question, pair.description, pair.language, max_description_tokens)
+    prompt = encode_prompt(tokenizer, template, pair.question, pair.description, pair.language)
     answer = [*tokenizer(pair.answer, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
     return prompt, answer[: max(0, block_size - len(prompt))]
 
@@ -72,13 +71,12 @@ def qa_examples(
     tokenizer: PreTrainedTokenizerBase,
     template: PromptTemplate,
     block_size: int,
-    max_description_tokens: int,
     min_answer_tokens: int,
 ) -> QAExamples:
     """Fine-tuning examples with the loss on answer tokens only."""
     examples, dropped = [], 0
     for pair in pairs:
-        prompt, answer = qa_example(pair, tokenizer, template, block_size, max_description_tokens)
+        prompt, answer = qa_example(pair, tokenizer, template, block_size)
         if len(answer) < min_answer_tokens:
             dropped += 1
             continue

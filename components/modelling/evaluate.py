@@ -83,9 +83,7 @@ def answer_nll(
     device = next(model.parameters()).device
     progress = Progress("scoring reference answers", len(pairs), unit="answer")
     for pair in pairs:
-        prompt, answer = qa_example(
-            pair, tokenizer, template, finetune.training.block_size, finetune.max_description_tokens
-        )
+        prompt, answer = qa_example(pair, tokenizer, template, finetune.training.block_size)
         if not answer:
             continue
         ids = torch.tensor([prompt + answer], device=device)
@@ -125,7 +123,7 @@ def score_row(
     asked = [
         Question(answers[0].question, answers[0].description, answers[0].language) for answers in questions.values()
     ]
-    generated = generate_answers(model, tokenizer, template, asked, config.generation, finetune.max_description_tokens)
+    generated = generate_answers(model, tokenizer, template, asked, config.generation)
     references = [[pair.answer for pair in answers] for answers in questions.values()]
     languages = [answers[0].language for answers in questions.values()]
     metrics: dict[str, dict[str, float]] = {}
@@ -185,7 +183,10 @@ def run(
     answers: dict[str, list[str]] = {}
     for row in config.rows:
         source = row_source(row, model_config, cache, corpus, qa_dir, finetuned)
-        template = PromptTemplate() if row == "base" else PromptTemplate.load(Path(source))
+        if row == "base":  # asked as the fine-tuned rows are, so the rows differ only in their weights
+            template = PromptTemplate(max_description_tokens=finetune.max_description_tokens)
+        else:
+            template = PromptTemplate.load(Path(source))
         rows[row], answers[row] = score_row(source, template, questions, finetune, config)
     metrics = {
         "rows": rows,

@@ -41,7 +41,7 @@ def run_one(
     model, tokenizer = load_model(source)
     training = config.training
     check_block_size(training, context_length(model), "finetune.training")
-    template = PromptTemplate()
+    template = PromptTemplate(max_description_tokens=config.max_description_tokens)
 
     def encode(split: str) -> list:
         encoded = qa_examples(
@@ -49,7 +49,6 @@ def run_one(
             tokenizer,
             template,
             training.block_size,
-            config.max_description_tokens,
             config.min_answer_tokens,
         )
         if not encoded.examples:

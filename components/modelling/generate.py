@@ -189,7 +189,6 @@ def generate_answers(
     template: PromptTemplate,
     questions: list[Question],
     settings: GenerationConfig,
-    max_description_tokens: int,
     seed: int = 0,
 ) -> list[str]:
     """One answer per question, in order, decoded in batches of `settings.batch_size`."""
@@ -200,9 +199,7 @@ def generate_answers(
     for start in range(0, len(questions), settings.batch_size):
         batch = questions[start : start + settings.batch_size]
         prompts = [
-            encode_prompt(tokenizer, template, item.question, item.description, item.language, max_description_tokens)[
-                -limit:
-            ]
+            encode_prompt(tokenizer, template, item.question, item.description, item.language)[-limit:]
             for item in batch
         ]
         pieces: list[list[str]] = [[] for _ in batch]

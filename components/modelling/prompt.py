@@ -38,8 +38,13 @@ _SEPARATOR = {"en": ": ", "zh": "："}
 
 @dataclass(frozen=True)
 class PromptTemplate:
-    """System line and field labels per language; `render` is the only way to build a prompt."""
+    """System line and field labels per language; `render` is the only way to build a prompt.
 
+    `max_description_tokens` is the fine-tune's description limit: it travels with the template,
+    so evaluation and serving cut a long description exactly where training did.
+    """
+
+    max_description_tokens: int
     version: str = "psyllm-qa-v1"
     system_lines: dict[str, str] = field(default_factory=lambda: dict(_SYSTEM_LINES))
     labels: dict[str, dict[str, str]] = field(default_factory=lambda: {k: dict(v) for k, v in _LABELS.items()})
@@ -80,15 +85,15 @@ def encode_prompt(
     question: str,
     description: str,
     language: str,
-    max_description_tokens: int,
 ) -> list[int]:
-    """Prompt token ids, with the description cut to `max_description_tokens` (the truncation policy's first cut).
+    """Prompt token ids; the description is cut to the template's `max_description_tokens`.
 
     The question is never cut; a long description loses its end. The prompt and the answer are
     tokenised separately, exactly as generation sees them: the model reads these prompt ids and
     continues, so training must see the same boundary.
     """
+    limit = template.max_description_tokens
     pieces = tokenizer(description, add_special_tokens=False, return_offsets_mapping=True)
-    if len(pieces["input_ids"]) > max_description_tokens:
-        description = description[: pieces["offset_mapping"][max_description_tokens - 1][1]]
+    if len(pieces["input_ids"]) > limit:
+        description = description[: pieces["offset_mapping"][limit - 1][1]]
     return list(tokenizer(template.render(question, description, language))["input_ids"])

@@ -1,6 +1,6 @@
-"""Urgent-case screening: every answer path calls `screen` before any model text is shown.
+"""Urgent-case screening: every answer path screens a message before any model text is shown.
 
-`screen(text) -> Screening` gives `urgent`, `level` (none / elevated / urgent),
+`Screener.load(folder).screen(text) -> Screening` gives `urgent`, `level` (none / elevated / urgent),
 `categories` and human-readable `reasons`; `crisis_reply(screening, region, language)`
 gives the fixed reply that leads an answer to an urgent message. Curated patterns
 (`rules`) and learned per-language heads (`linear_heads`, trained by `train`) decide
@@ -8,7 +8,7 @@ together in `decide`; `evaluate` measures them on the frozen written and real te
 """
 
 from components.screening.crisis import CrisisDirectory, CrisisReply, crisis_reply, load_directory
-from components.screening.screener import InvalidMessage, Screener, Screening, default_screener, screen
+from components.screening.screener import InvalidMessage, Screener, Screening
 
 __all__ = [
     "CrisisDirectory",
@@ -17,7 +17,5 @@ __all__ = [
     "Screener",
     "Screening",
     "crisis_reply",
-    "default_screener",
     "load_directory",
-    "screen",
 ]

@@ -6,9 +6,7 @@ context, and scored by the learned heads of each script it contains, so code-mix
 One message takes milliseconds on a CPU (see bench/screening.py).
 """
 
-import os
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +19,6 @@ from components.screening.linear_heads import LinearHeads
 from components.screening.normalize import MAX_MESSAGE_CHARS, fold
 from components.screening.rules import Match, find_matches
 
-SCREENER_DIR_ENV = "PSYLLM_SCREENER_DIR"
-DEFAULT_SCREENER_DIR = Path("data/screener")
 MANIFEST_FILE = "screener.json"
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[a-z]{2,}")
@@ -147,21 +143,3 @@ class Screener:
             reasons=tuple(dict.fromkeys(reasons)),
             scores=scores,
         )
-
-
-_default_screener: Screener | None = None
-_default_lock = threading.Lock()
-
-
-def default_screener() -> Screener:
-    """The screener in $PSYLLM_SCREENER_DIR, else data/screener, loaded once per process."""
-    global _default_screener
-    with _default_lock:
-        if _default_screener is None:
-            _default_screener = Screener.load(Path(os.environ.get(SCREENER_DIR_ENV, DEFAULT_SCREENER_DIR)))
-        return _default_screener
-
-
-def screen(text: object) -> Screening:
-    """Screen one message with the default screener; raises InvalidMessage for non-text or empty input."""
-    return default_screener().screen(text)

@@ -128,10 +128,9 @@ class Answerer:
         try:
             if not screening.urgent:
                 limit = prompt_limit(self.model, request.max_new_tokens)
-                prompt = encode_prompt(
-                    self.tokenizer, self.template, request.question, request.description, language,
-                    self.config.max_description_tokens,
-                )[-limit:]  # fmt: skip
+                prompt = encode_prompt(self.tokenizer, self.template, request.question, request.description, language)[
+                    -limit:
+                ]
                 pieces = self.generator.submit(prompt, request.max_new_tokens)
         except QueueFull:
             if screening.level == "none":

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import bentoml
 
+from components.locations import BENTO_BUILD_DIR
 from components.registry import VERSION_FILE
-from components.serving.runtime import BAKED_DIR, model_folder, model_version, screener_folder
+from components.serving.runtime import model_folder, model_version, screener_folder
 
 
 def package(root: Path, source: str) -> str:
     """Build the Bento from `root` (the project) and return its tag."""
     folder = model_folder(source, root)
     screener_dir = screener_folder(root)
-    baked = root / BAKED_DIR
+    baked = root / BENTO_BUILD_DIR
     shutil.rmtree(baked, ignore_errors=True)
     try:
         shutil.copytree(folder, baked / "model")

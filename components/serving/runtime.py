@@ -13,30 +13,32 @@ from pathlib import Path
 from components import registry
 from components.config import ServeConfig, load_params
 from components.errors import PsyllmError
+from components.locations import (
+    BENTO_BUILD_DIR,
+    MODEL_ENV,
+    PARAMS_FILE,
+    REGION_ENV,
+    SCREENER_DIR_ENV,
+    STORE_TEXT_ENV,
+    STORE_URL_ENV,
+)
 from components.modelling.base_model import load_model
 from components.modelling.prompt import PromptTemplate
-from components.screening.screener import DEFAULT_SCREENER_DIR, MANIFEST_FILE, SCREENER_DIR_ENV, Screener
+from components.screening.screener import MANIFEST_FILE, Screener
 from components.serving.answering import Answerer
 from components.serving.store import Store, resolve_store_url
 
-MODEL_ENV = "PSYLLM_MODEL"
-STORE_URL_ENV = "PSYLLM_STORE_URL"
-STORE_TEXT_ENV = "PSYLLM_STORE_TEXT"
-REGION_ENV = "PSYLLM_REGION"
-API_KEY_ENV = "PSYLLM_API_KEY"
-# What `psyllm package` bakes into a Bento; it exists only inside a built Bento.
-BAKED_DIR = Path("build/bento")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
 def serve_config(root: Path, environ: Mapping[str, str] = os.environ) -> ServeConfig:
     """`serve:` from params.yaml with the environment's overrides applied (and checked)."""
-    config = load_params(root / "params.yaml").serve
+    config = load_params(root / PARAMS_FILE).serve
     update: dict[str, object] = {}
     if MODEL_ENV in environ:
         update["model"] = environ[MODEL_ENV]
-    elif (root / BAKED_DIR / "model").is_dir():
-        update["model"] = str(BAKED_DIR / "model")
+    elif (root / BENTO_BUILD_DIR / "model").is_dir():
+        update["model"] = str(BENTO_BUILD_DIR / "model")
     if STORE_URL_ENV in environ:
         update["store_url"] = environ[STORE_URL_ENV]
     if REGION_ENV in environ:
@@ -66,9 +68,10 @@ def model_version(folder: Path) -> str:
 
 
 def screener_folder(root: Path, environ: Mapping[str, str] = os.environ) -> Path:
-    """$PSYLLM_SCREENER_DIR, else a Bento's baked one, else data/screener, checked to hold a trained screener."""
-    baked = BAKED_DIR / "screener"
-    folder = Path(environ.get(SCREENER_DIR_ENV, baked if (root / baked).is_dir() else DEFAULT_SCREENER_DIR))
+    """$PSYLLM_SCREENER_DIR, else a Bento's baked one, else paths.screener, checked to hold a trained screener."""
+    baked = BENTO_BUILD_DIR / "screener"
+    default = baked if (root / baked).is_dir() else load_params(root / PARAMS_FILE).paths.screener
+    folder = Path(environ.get(SCREENER_DIR_ENV, default))
     folder = folder if folder.is_absolute() else root / folder
     if not (folder / MANIFEST_FILE).is_file():
         raise PsyllmError(f"no trained screener in {folder}/; run `psyllm run` (or set {SCREENER_DIR_ENV})")

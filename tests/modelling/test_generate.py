@@ -18,8 +18,8 @@ QUESTIONS = [
 
 
 def prompts(tokenizer):
-    template = PromptTemplate()
-    return [encode_prompt(tokenizer, template, q.question, q.description, q.language, 64) for q in QUESTIONS]
+    template = PromptTemplate(max_description_tokens=64)
+    return [encode_prompt(tokenizer, template, q.question, q.description, q.language) for q in QUESTIONS]
 
 
 def test_decode_chooses_the_tokens_generate_chooses_with_left_padding(tiny_model, tiny_tokenizer):
@@ -64,7 +64,7 @@ class CharTokenizer:
 
 
 def test_answer_text_is_released_in_order_and_cut_before_a_new_question():
-    text = AnswerText(CharTokenizer(), PromptTemplate())
+    text = AnswerText(CharTokenizer(), PromptTemplate(max_description_tokens=64))
     released = "".join(text.push(ord(c)) for c in "  Try a wind-down routine.\nQuestion: more?")
     assert text.cut
     released += text.finish()
@@ -72,15 +72,15 @@ def test_answer_text_is_released_in_order_and_cut_before_a_new_question():
 
 
 def test_held_back_text_is_released_when_the_row_finishes():
-    text = AnswerText(CharTokenizer(), PromptTemplate())
+    text = AnswerText(CharTokenizer(), PromptTemplate(max_description_tokens=64))
     streamed = [text.push(ord(c)) for c in "Breathe slowly.\nQ"]
     assert "".join(streamed) == "Breathe slowly.\nQ"[: len("".join(streamed))]  # a prefix: nothing taken back
     assert "".join(streamed) + text.finish() == "Breathe slowly.\nQ"
 
 
 def test_generate_answers_is_the_streamed_text(tiny_model, tiny_tokenizer):
-    template = PromptTemplate()
-    answers = generate_answers(tiny_model, tiny_tokenizer, template, QUESTIONS, GREEDY, 64)
+    template = PromptTemplate(max_description_tokens=64)
+    answers = generate_answers(tiny_model, tiny_tokenizer, template, QUESTIONS, GREEDY)
     streamed = []
     for prompt in prompts(tiny_tokenizer):
         text = AnswerText(tiny_tokenizer, template)

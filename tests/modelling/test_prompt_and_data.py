@@ -16,31 +16,31 @@ PAIR_ZH = QAPair("q2", "最近总是失眠怎么办？", "工作压力很大。"
 
 
 def test_template_is_language_aware_and_round_trips(tmp_path):
-    template = PromptTemplate()
+    template = PromptTemplate(max_description_tokens=64)
     english, chinese = template.render("Q?", "D.", "en"), template.render("问？", "", "zh")
     assert english.endswith("Answer: ") and "Question: Q?" in english and "Details: D." in english
     assert chinese.endswith("回答：") and "问题：问？" in chinese and "描述" not in chinese
     assert template.render("Q?", "", "fr") == template.render("Q?", "", "en")
     template.save(tmp_path)
-    assert PromptTemplate.load(tmp_path) == template
+    assert PromptTemplate.load(tmp_path) == template  # the description limit travels with it
 
 
 def test_loss_is_on_answer_tokens_only(tiny_tokenizer):
-    template = PromptTemplate()
-    encoded = qa_examples([PAIR, PAIR_ZH], tiny_tokenizer, template, 256, 64, 1)
+    template = PromptTemplate(max_description_tokens=64)
+    encoded = qa_examples([PAIR, PAIR_ZH], tiny_tokenizer, template, 256, 1)
     assert encoded.dropped == 0
     for pair, example in zip([PAIR, PAIR_ZH], encoded.examples, strict=True):
-        prompt = encode_prompt(tiny_tokenizer, template, pair.question, pair.description, pair.language, 64)
+        prompt = encode_prompt(tiny_tokenizer, template, pair.question, pair.description, pair.language)
         answer = tiny_tokenizer(pair.answer, add_special_tokens=False)["input_ids"] + [tiny_tokenizer.eos_token_id]
         assert example["input_ids"] == prompt + answer
         assert example["labels"] == [IGNORE_INDEX] * len(prompt) + answer
 
 
 def test_truncation_cuts_description_then_answer_then_drops(tiny_tokenizer):
-    template = PromptTemplate()
+    template = PromptTemplate(max_description_tokens=16)
     long_description = "I lie awake and worry about work. " * 40
     long = QAPair("q3", "Why?", long_description, "Sleep is hard when you worry. " * 40, "en", "test")
-    prompt, answer = qa_example(long, tiny_tokenizer, template, block_size=200, max_description_tokens=16)
+    prompt, answer = qa_example(long, tiny_tokenizer, template, block_size=200)
     text = tiny_tokenizer.decode(prompt)
     kept_description = text.split("Details: ", 1)[1].split("\n", 1)[0]
     assert long_description.startswith(kept_description) and len(kept_description) < len(long_description) / 10
@@ -48,12 +48,12 @@ def test_truncation_cuts_description_then_answer_then_drops(tiny_tokenizer):
     assert "Question: Why?" in text  # the question is never cut
     assert len(prompt) + len(answer) == 200  # the answer lost its end to fit the block
     assert answer[-1] != tiny_tokenizer.eos_token_id
-    dropped = qa_examples([long], tiny_tokenizer, template, 200, 16, min_answer_tokens=500)
+    dropped = qa_examples([long], tiny_tokenizer, template, 200, min_answer_tokens=500)
     assert dropped.examples == [] and dropped.dropped == 1
 
 
 def test_generation_reads_exactly_the_finetuning_prompt(tiny_model, tiny_tokenizer):
-    template = PromptTemplate()
+    template = PromptTemplate(max_description_tokens=64)
     seen: list[torch.Tensor] = []
     hook = tiny_model.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append(kwargs["input_ids"].clone()), with_kwargs=True
@@ -67,13 +67,12 @@ def test_generation_reads_exactly_the_finetuning_prompt(tiny_model, tiny_tokeniz
         template,
         [Question(PAIR.question, PAIR.description, "en"), Question(PAIR_ZH.question, PAIR_ZH.description, "zh")],
         settings,
-        64,
     )
     hook.remove()
     assert len(answers) == 2
     first_call = seen[0]
     for row, pair in enumerate([PAIR, PAIR_ZH]):
-        trained_prompt = qa_examples([pair], tiny_tokenizer, template, 256, 64, 1).examples[0]
+        trained_prompt = qa_examples([pair], tiny_tokenizer, template, 256, 1).examples[0]
         prompt_length = trained_prompt["labels"].count(IGNORE_INDEX)
         fed = [t for t in first_call[row].tolist()]
         assert fed[len(fed) - prompt_length :] == trained_prompt["input_ids"][:prompt_length]
@@ -81,7 +80,9 @@ def test_generation_reads_exactly_the_finetuning_prompt(tiny_model, tiny_tokeniz
 
 
 def test_chunked_loss_equals_the_full_logits_loss(tiny_model, tiny_tokenizer):
-    example = qa_examples([PAIR, PAIR_ZH], tiny_tokenizer, PromptTemplate(), 256, 64, 1).examples[1]
+    example = qa_examples([PAIR, PAIR_ZH], tiny_tokenizer, PromptTemplate(max_description_tokens=64), 256, 1).examples[
+        1
+    ]
     ids, labels = torch.tensor([example["input_ids"]]), torch.tensor([example["labels"]])
     reference = tiny_model(input_ids=ids, labels=labels).loss
     nll, tokens = CausalLMLoss(tiny_model, chunk_size=5)(ids, labels)

@@ -6,6 +6,7 @@ import math
 import mlflow
 import pytest
 
+from components.config import load_params
 from components.modelling.prompt import PromptTemplate
 from components.tracking import TEMPLATE_METADATA_KEY
 from tests.pipeline.project import BIN, change_profile, run
@@ -39,10 +40,11 @@ def test_fine_tuning_lowers_test_perplexity_below_the_base_model(evaluation):
 
 
 def test_each_artefact_holds_model_tokenizer_and_the_prompt_template(smoke_project):
+    limit = load_params(smoke_project / "params.yaml").profiles["smoke"].finetune.max_description_tokens
     for start in ("pretrained", "base"):
         folder = smoke_project / "data/models/finetuned" / start
         assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
-        assert PromptTemplate.load(folder) == PromptTemplate()
+        assert PromptTemplate.load(folder) == PromptTemplate(max_description_tokens=limit)
         record = json.loads((folder / "training.json").read_text())
         assert record["steps"] >= 1 and record["best_validation_loss"] is not None
 
@@ -59,7 +61,7 @@ def test_training_steps_log_curves_and_the_fine_tuned_model(smoke_project):
     logged = {model.name: model for model in models if model.source_run_id == finetune_id}
     assert {"finetuned_pretrained", "finetuned_base"} <= set(logged)
     info = mlflow.models.get_model_info(logged["finetuned_pretrained"].model_uri)
-    assert info.metadata[TEMPLATE_METADATA_KEY]["version"] == PromptTemplate().version
+    assert info.metadata[TEMPLATE_METADATA_KEY]["version"] == PromptTemplate.version
     components = mlflow.transformers.load_model(logged["finetuned_pretrained"].model_uri, return_type="components")
     assert components["model"].config.hidden_size == 64
 

@@ -23,11 +23,11 @@ def queue_for(tiny, batch_size=4, max_wait_ms=200, max_queue=16):
         max_new_tokens=16, do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.1, batch_size=batch_size
     )
     batching = BatchingConfig(max_wait_ms=max_wait_ms, max_queue=max_queue, retry_after_s=3)
-    return GenerationQueue(model, tokenizer, PromptTemplate(), generation, batching)
+    return GenerationQueue(model, tokenizer, PromptTemplate(max_description_tokens=64), generation, batching)
 
 
 def prompt(tiny, question):
-    return encode_prompt(tiny[1], PromptTemplate(), question, "", "en", 64)
+    return encode_prompt(tiny[1], PromptTemplate(max_description_tokens=64), question, "", "en")
 
 
 async def collect(pieces):

@@ -21,6 +21,7 @@ def test_a_missing_model_or_screener_is_one_clear_error(tmp_path):
         model_folder(str(tmp_path / "nowhere"), tmp_path)
     with pytest.raises(PsyllmError, match="expected models:/psyllm@ALIAS or models:/psyllm/NUMBER"):
         model_folder("models:/other@champion", tmp_path)
+    (tmp_path / "params.yaml").write_text((PROJECT_ROOT / "params.yaml").read_text())  # paths.screener
     with pytest.raises(PsyllmError, match="no trained screener in"):
         screener_folder(tmp_path, {})
 
