@@ -19,7 +19,7 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -122,7 +122,22 @@ def autocast(device: torch.device) -> torch.autocast | nullcontext:
     return nullcontext()
 
 
-def _save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+@dataclass
+class TrainState:
+    """What a checkpoint records besides the weights, optimiser and RNG: enough to resume exactly."""
+
+    fingerprint: str  # the run's inputs: a checkpoint of other settings is never resumed
+    step: int = 0
+    best_validation_loss: float | None = None
+    evaluations_without_gain: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def out_of_patience(self, patience: int) -> bool:
+        """Whether validation has stopped the run (`patience` 0: no validation, never)."""
+        return patience > 0 and self.evaluations_without_gain >= patience
+
+
+def _save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
     """Write `folder/latest` atomically: a kill mid-write leaves the previous checkpoint intact."""
     with staged_folder(folder / LATEST) as staging:
         save_file(
@@ -130,16 +145,18 @@ def _save_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Opti
             staging / "trainable.safetensors",
         )
         torch.save({"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()}, staging / "optimizer.pt")
-        (staging / "state.json").write_text(json.dumps(state), encoding="utf-8")
+        (staging / "state.json").write_text(json.dumps(asdict(state)), encoding="utf-8")
 
 
-def _load_checkpoint(folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str) -> dict | None:
+def _load_checkpoint(
+    folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str
+) -> TrainState | None:
     """Restore `folder/latest` if it was written by a run with the same fingerprint."""
     latest = folder / LATEST
     if not (latest / "state.json").is_file():
         return None
-    state = json.loads((latest / "state.json").read_text(encoding="utf-8"))
-    if state.get("fingerprint") != fingerprint:
+    state = TrainState(**json.loads((latest / "state.json").read_text(encoding="utf-8")))
+    if state.fingerprint != fingerprint:
         return None
     weights = load_file(latest / "trainable.safetensors")
     parameters = trainable_parameters(model)
@@ -175,6 +192,70 @@ def mean_loss(model: nn.Module, examples: Sequence[Example], config: TrainingCon
     return float(totals[0] / totals[1])
 
 
+def _optimizer(parameters: dict[str, nn.Parameter], config: TrainingConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on norms and biases)."""
+    decay = [p for p in parameters.values() if p.dim() >= 2]
+    no_decay = [p for p in parameters.values() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+        betas=(0.9, 0.95),
+    )
+
+
+def _resume(
+    checkpoints: Path, model: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str, where: Placement
+) -> tuple[TrainState, dict[str, torch.Tensor] | None]:
+    """The state to continue from and the best weights so far: a checkpoint's, or a fresh start."""
+    state = _load_checkpoint(checkpoints, model, optimizer, fingerprint)
+    if state is None:  # nothing to resume, or another run's checkpoints: start afresh
+        if where.writes:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        return TrainState(fingerprint), None
+    best_file = checkpoints / BEST
+    return state, load_file(best_file) if best_file.is_file() else None
+
+
+def _gradients(
+    step: int,
+    loss_module: nn.Module,
+    examples: Sequence[Example],
+    config: TrainingConfig,
+    pad_id: int,
+    where: Placement,
+) -> tuple[float, float]:
+    """Accumulate one step's gradients over its micro-batches; returns its loss per token and its tokens."""
+    batches = [
+        collate(
+            [examples[i] for i in example_indices(step, micro, where.rank, where.world, config, len(examples))],
+            pad_id,
+            where.device,
+        )
+        for micro in range(config.gradient_accumulation)
+    ]
+    step_tokens = _global_sum(sum((b["labels"][:, 1:] != IGNORE_INDEX).sum() for b in batches), where)
+    step_nll = torch.zeros((), device=where.device)
+    for micro, batch in enumerate(batches):
+        last = micro == len(batches) - 1
+        sync = nullcontext() if last or where.world == 1 else loss_module.no_sync()
+        with sync, autocast(where.device):
+            nll, _ = loss_module(**batch)
+            (nll * where.world / step_tokens.clamp(min=1)).backward()
+        step_nll += nll.detach()
+    return float(_global_sum(step_nll, where) / step_tokens.clamp(min=1)), float(step_tokens)
+
+
+def _record_validation(
+    state: TrainState, validation: float, parameters: dict[str, nn.Parameter]
+) -> dict[str, torch.Tensor] | None:
+    """Count an evaluation without gain, or make these the best weights (returned) on a new best."""
+    if state.best_validation_loss is not None and validation >= state.best_validation_loss:
+        state.evaluations_without_gain += 1
+        return None
+    state.best_validation_loss, state.evaluations_without_gain = validation, 0
+    return {name: p.detach().cpu().clone() for name, p in parameters.items()}
+
+
 def train(
     model: nn.Module,
     examples: Sequence[Example],
@@ -189,59 +270,27 @@ def train(
     """Train `model` in place for `config.max_steps` optimiser steps (fewer if validation stops it).
 
     With `validate`, the validation loss is measured every `eval_every` steps; after `patience`
-    evaluations without improvement training stops and the best weights are restored.
+    evaluations without improvement training stops and the best weights are restored. A run that
+    already stopped, or finished, resumes to the same result without another step.
     """
     where = placement()
     model.to(where.device).train()
     torch.manual_seed(config.seed)
     parameters = trainable_parameters(model)
-    decay = [p for p in parameters.values() if p.dim() >= 2]
-    no_decay = [p for p in parameters.values() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate,
-        betas=(0.9, 0.95),
-    )
-    state = _load_checkpoint(checkpoints, model, optimizer, fingerprint)
-    best_file = checkpoints / BEST
-    best_weights = load_file(best_file) if state is not None and best_file.is_file() else None
-    if state is None:  # nothing to resume, or another run's checkpoints: start afresh
-        if where.writes:
-            shutil.rmtree(checkpoints, ignore_errors=True)
-        state = {
-            "fingerprint": fingerprint,
-            "step": 0,
-            "best_validation_loss": None,
-            "evaluations_without_gain": 0,
-            "history": [],
-        }
-    resumed_from = last_saved = state["step"]
+    optimizer = _optimizer(parameters, config)
+    state, best_weights = _resume(checkpoints, model, optimizer, fingerprint, where)
+    patience = patience if validate is not None else 0
+    resumed_from = last_saved = state.step
     loss_module = CausalLMLoss(model, config.loss_chunk_size)
     if where.world > 1:
         loss_module = DistributedDataParallel(loss_module)
-    stopped_early = False
-    progress = Progress("training", config.max_steps, done=state["step"], unit="step")
-    for step in range(state["step"], config.max_steps):
+    progress = Progress("training", config.max_steps, done=state.step, unit="step")
+    while state.step < config.max_steps and not state.out_of_patience(patience):
+        step = state.step
+        learning_rate = learning_rate_at(step, config)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate_at(step, config)
-        batches = [
-            collate(
-                [examples[i] for i in example_indices(step, micro, where.rank, where.world, config, len(examples))],
-                pad_id,
-                where.device,
-            )
-            for micro in range(config.gradient_accumulation)
-        ]
-        step_tokens = _global_sum(sum((b["labels"][:, 1:] != IGNORE_INDEX).sum() for b in batches), where)
-        step_nll = torch.zeros((), device=where.device)
-        for micro, batch in enumerate(batches):
-            last = micro == len(batches) - 1
-            sync = nullcontext() if last or where.world == 1 else loss_module.no_sync()
-            with sync, autocast(where.device):
-                nll, _ = loss_module(**batch)
-                (nll * where.world / step_tokens.clamp(min=1)).backward()
-            step_nll += nll.detach()
-        loss = float(_global_sum(step_nll, where) / step_tokens.clamp(min=1))
+            group["lr"] = learning_rate
+        loss, tokens = _gradients(step, loss_module, examples, config, pad_id, where)
         if not math.isfinite(loss):
             raise PsyllmError(
                 f"training loss became {loss} at step {step + 1}; stopped before updating the weights. "
@@ -251,42 +300,30 @@ def train(
         torch.nn.utils.clip_grad_norm_(list(parameters.values()), config.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        record = {
-            "step": step + 1,
-            "loss": loss,
-            "learning_rate": learning_rate_at(step, config),
-            "tokens": float(step_tokens),
-        }
+        record = {"step": step + 1, "loss": loss, "learning_rate": learning_rate, "tokens": tokens}
         if validate is not None and ((step + 1) % eval_every == 0 or step + 1 == config.max_steps):
             record["validation_loss"] = validation = validate(model)
-            best = state["best_validation_loss"]
-            if best is None or validation < best:
-                state["best_validation_loss"], state["evaluations_without_gain"] = validation, 0
-                best_weights = {name: p.detach().cpu().clone() for name, p in parameters.items()}
+            if (new_best := _record_validation(state, validation, parameters)) is not None:
+                best_weights = new_best
                 if where.writes:
                     checkpoints.mkdir(parents=True, exist_ok=True)
-                    save_file(best_weights, best_file)
-            else:
-                state["evaluations_without_gain"] += 1
-            stopped_early = state["evaluations_without_gain"] >= patience
-        state["history"].append(record)
-        state["step"] = step + 1
+                    save_file(best_weights, checkpoints / BEST)
+        state.history.append(record)
+        state.step = step + 1
         if where.writes:
-            progress.advance(tokens=int(step_tokens), loss=loss)
-        if where.writes and (state["step"] % config.checkpoint_every == 0 or stopped_early):
+            progress.advance(tokens=int(tokens), loss=loss)
+        if where.writes and (state.step % config.checkpoint_every == 0 or state.out_of_patience(patience)):
             _save_checkpoint(checkpoints, model, optimizer, state)
-            last_saved = state["step"]
-        if stopped_early:
-            break
+            last_saved = state.step
     if best_weights is not None:
         with torch.no_grad():
             for name, value in best_weights.items():
                 parameters[name].copy_(value)
     model.eval()
     return TrainResult(
-        steps=state["step"],
+        steps=state.step,
         resumed_from=resumed_from,
-        stopped_early=stopped_early,
-        best_validation_loss=state["best_validation_loss"],
-        history=state["history"],
+        stopped_early=state.out_of_patience(patience),
+        best_validation_loss=state.best_validation_loss,
+        history=state.history,
     )

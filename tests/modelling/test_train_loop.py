@@ -82,6 +82,28 @@ def test_a_killed_run_resumes_to_the_same_state(tiny_tokenizer, tmp_path):
         assert torch.allclose(value, weights(fresh)[name], atol=1e-6), name
 
 
+def test_a_run_that_stopped_early_resumes_to_its_result_without_training_on(tiny_tokenizer, tmp_path):
+    """A stage rerun (say, after a code change) must not train past the early stop."""
+    config = training_config(max_steps=8, checkpoint_every=4)
+    examples = corpus_examples(tiny_tokenizer)
+    pad = tiny_tokenizer.pad_token_id
+    rising = itertools.count(1.0)  # every validation is worse than the first: stop at the second
+
+    def validate(model) -> float:
+        return next(rising)
+
+    first = build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0)
+    stopped = train(first, examples, config, pad, tmp_path, "same", validate=validate, eval_every=1, patience=1)
+    assert (stopped.steps, stopped.stopped_early, stopped.best_validation_loss) == (2, True, 1.0)
+
+    again = build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0)
+    resumed = train(again, examples, config, pad, tmp_path, "same", validate=validate, eval_every=1, patience=1)
+    assert (resumed.resumed_from, resumed.steps, resumed.stopped_early) == (2, 2, True)
+    assert resumed.history == stopped.history
+    for name, value in weights(first).items():  # the best weights (step 1), as the first run ended
+        assert torch.equal(value, weights(again)[name]), name
+
+
 def test_checkpoints_of_other_settings_are_not_resumed(tiny_tokenizer, tmp_path):
     examples = corpus_examples(tiny_tokenizer)
     model = build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0)
