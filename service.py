@@ -171,7 +171,9 @@ class PsyLLM:
     async def answer(self, question: str, description: str = "", max_new_tokens: int | None = None) -> dict[str, Any]:
         """The whole answer at once: `{answer, screening, model_version, request_id, withheld}`."""
         try:
-            request = check_request(question, description, max_new_tokens, self.answerer.config)
+            request = check_request(
+                question, description, max_new_tokens, self.answerer.config, self.answerer.generation.max_new_tokens
+            )
             events = [event async for event in self.answerer.events(request)]
         except PsyllmError as refusal:
             return _refusal(refusal)
@@ -197,7 +199,9 @@ class PsyLLM:
         """The answer as JSON lines: screening first, then crisis help (if any), text pieces, and done."""
         ctx.response.metadata["content-type"] = "application/x-ndjson"
         try:
-            request = check_request(question, description, max_new_tokens, self.answerer.config)
+            request = check_request(
+                question, description, max_new_tokens, self.answerer.config, self.answerer.generation.max_new_tokens
+            )
             events = self.answerer.events(request)
             first = await anext(events)
         except PsyllmError as refusal:

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import torch
 
-from components.config import BatchingConfig, load_params
+from components.config import load_params
 from components.modelling.base_model import load_model
 from components.modelling.prompt import PromptTemplate, encode_prompt
+from components.modelling.stored_generation import load_generation
 from components.serving.batching import GenerationQueue
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +49,9 @@ async def answer_all(queue: GenerationQueue, prompts: list[list[int]], max_new_t
 
 def seconds(folder: Path, batch_size: int, requests: int, max_new_tokens: int, repeats: int) -> float:
     model, tokenizer = load_model(folder)
-    template = PromptTemplate.load(folder)
+    template, generation = PromptTemplate.load(folder), load_generation(folder)
     serve = load_params(ROOT / "params.yaml").serve
-    generation = serve.generation.model_copy(update={"batch_size": batch_size})
-    batching = BatchingConfig(max_wait_ms=serve.batching.max_wait_ms, max_queue=requests, retry_after_s=1)
+    batching = serve.batching.model_copy(update={"batch_size": batch_size, "max_queue": requests, "retry_after_s": 1})
     queue = GenerationQueue(model, tokenizer, template, generation, batching)
     prompts = [
         encode_prompt(tokenizer, template, question, "", "en" if question.isascii() else "zh")

@@ -246,14 +246,13 @@ class FinetuneConfig(StrictModel):
 
 
 class GenerationConfig(StrictModel):
-    """Decoding settings, shared by evaluation and serving."""
+    """How a model decodes. Fine-tuning stores it with the model, so evaluation and serving decode alike."""
 
-    max_new_tokens: Positive
+    max_new_tokens: Positive  # the answer length evaluated, and the service's default
     do_sample: bool
     temperature: Annotated[float, Field(gt=0)]
     top_p: Annotated[float, Field(gt=0, le=1)]
     repetition_penalty: Annotated[float, Field(ge=1)]
-    batch_size: Positive
 
 
 class EvaluateConfig(StrictModel):
@@ -262,7 +261,7 @@ class EvaluateConfig(StrictModel):
     rows: list[Literal["base", "finetuned_base", "finetuned_pretrained"]]
     max_questions: Positive | None
     samples_in_report: Annotated[int, Field(ge=0)]
-    generation: GenerationConfig
+    batch_size: Positive  # questions decoded together
 
 
 class Profile(StrictModel):
@@ -273,6 +272,7 @@ class Profile(StrictModel):
     model: ModelConfig
     pretrain: PretrainConfig
     finetune: FinetuneConfig
+    generation: GenerationConfig
     evaluate: EvaluateConfig
 
     @model_validator(mode="after")
@@ -297,8 +297,9 @@ class PromotionPolicy(StrictModel):
 
 
 class BatchingConfig(StrictModel):
-    """How the service groups concurrent requests into one decoding batch of `generation.batch_size`."""
+    """How the service groups concurrent requests into one decoding batch."""
 
+    batch_size: Positive  # requests decoded together
     max_wait_ms: Annotated[int, Field(ge=0)]
     max_queue: Positive  # waiting requests; one more gets 503 with Retry-After
     retry_after_s: Positive
@@ -318,8 +319,7 @@ class ServeConfig(StrictModel):
     region: str | None
     max_question_chars: Positive
     max_description_chars: Positive
-    max_new_tokens: Positive  # the most a request may ask for; `generation.max_new_tokens` is the default
-    generation: GenerationConfig
+    max_new_tokens: Positive  # the most a request may ask for; the model's `generation.max_new_tokens` is the default
     batching: BatchingConfig
 
 

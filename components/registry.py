@@ -23,8 +23,9 @@ from mlflow.exceptions import MlflowException
 
 from components.errors import PsyllmError
 from components.modelling.prompt import TEMPLATE_FILE
+from components.modelling.stored_generation import GENERATION_FILE
 from components.staging import staged_folder
-from components.tracking import MODEL_DIGEST_TAG, TEMPLATE_METADATA_KEY, connect
+from components.tracking import GENERATION_METADATA_KEY, MODEL_DIGEST_TAG, TEMPLATE_METADATA_KEY, connect
 
 MODEL_NAME = "psyllm"
 CHALLENGER = "challenger"
@@ -179,9 +180,9 @@ def resolve(model_uri: str) -> Version:
 
 
 def export_model(version: Version, destination: Path) -> Path:
-    """A registered version as a plain model folder (weights, tokenizer, prompt template) in `destination`.
+    """A registered version as a plain model folder (weights, tokenizer, prompt template, decoding) in `destination`.
 
-    The folder is what `load_model` and `PromptTemplate.load` open, so serving loads a
+    The folder is what `load_model`, `PromptTemplate.load` and `load_generation` open, so serving loads a
     registered model exactly as it loads a fine-tuned folder. An exported folder is reused.
     """
     folder = destination / f"{MODEL_NAME}-v{version.number}-{version.digest[:12]}"
@@ -189,12 +190,16 @@ def export_model(version: Version, destination: Path) -> Path:
         return folder
     _client()
     info = mlflow.models.get_model_info(version.model_uri)
-    if TEMPLATE_METADATA_KEY not in (info.metadata or {}):
-        raise PsyllmError(f"{version.model_uri} has no prompt template in its metadata; it was not logged by psyllm")
+    missing = [key for key in (TEMPLATE_METADATA_KEY, GENERATION_METADATA_KEY) if key not in (info.metadata or {})]
+    if missing:
+        raise PsyllmError(
+            f"{version.model_uri} has no {' or '.join(missing)} in its metadata; it was not logged by this psyllm"
+        )
     with staged_folder(folder) as staging, tempfile.TemporaryDirectory(dir=destination) as download:
         downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.model_uri, dst_path=download))
         for part in (downloaded / "model", downloaded / "components" / "tokenizer"):
             shutil.copytree(part, staging, dirs_exist_ok=True)
         (staging / TEMPLATE_FILE).write_text(json.dumps(info.metadata[TEMPLATE_METADATA_KEY]), encoding="utf-8")
+        (staging / GENERATION_FILE).write_text(json.dumps(info.metadata[GENERATION_METADATA_KEY]), encoding="utf-8")
         (staging / VERSION_FILE).write_text(f"{MODEL_NAME}/{version.number}", encoding="utf-8")
     return folder

@@ -28,6 +28,7 @@ from components.locations import EXPERIMENT_ENV, MLFLOW_LOCAL_STORE, PARENT_RUN_
 MODEL_DIGEST_TAG = "psyllm.model_digest"
 # Not "prompt_template": MLflow's transformers flavour reads that key as its own format string.
 TEMPLATE_METADATA_KEY = "psyllm_prompt_template"
+GENERATION_METADATA_KEY = "psyllm_generation"  # the decoding settings the model is evaluated and served with
 DEFAULT_EXPERIMENT = "psyllm"
 COMPONENTS_DIR = Path(__file__).parent
 
@@ -102,7 +103,8 @@ class StepRun:
         """A fine-tuned model folder as an MLflow model; returns the model URI.
 
         The model takes a prompt rendered by the folder's template, which goes into the model's
-        metadata (the signature says text in, text out; the input example is such a prompt). It
+        metadata with its decoding settings (the signature says text in, text out; the input
+        example is such a prompt). It
         is tagged with the folder's content digest, so registration finds it again instead of
         logging it twice. (MLflow 3.17 cannot log a checkpoint folder by path with transformers 5,
         so the model is loaded and logged as components.)
@@ -110,8 +112,9 @@ class StepRun:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from components.modelling.prompt import EXAMPLE_QUESTION, PromptTemplate
+        from components.modelling.stored_generation import load_generation
 
-        template = PromptTemplate.load(folder)
+        template, generation = PromptTemplate.load(folder), load_generation(folder)
         logging.getLogger("mlflow.transformers").setLevel(logging.ERROR)  # hub model-card lookups, offline
         components = {
             "model": AutoModelForCausalLM.from_pretrained(str(folder)),
@@ -123,7 +126,7 @@ class StepRun:
             task="text-generation",
             signature=ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec("string")])),
             input_example=template.render(EXAMPLE_QUESTION, "", "en"),
-            metadata={TEMPLATE_METADATA_KEY: asdict(template)},
+            metadata={TEMPLATE_METADATA_KEY: asdict(template), GENERATION_METADATA_KEY: generation.model_dump()},
             tags={MODEL_DIGEST_TAG: folder_digest(folder)},
             # Explicit, so MLflow never imports torchvision & co. to infer them (it crashes without them).
             pip_requirements=[

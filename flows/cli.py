@@ -142,11 +142,16 @@ def finetune() -> None:
 
     params = load_params()
     profile, paths = params.active(), params.paths
-    settings = {"model": profile.model.model_dump(mode="json"), "finetune": profile.finetune.model_dump(mode="json")}
+    settings = {
+        "model": profile.model.model_dump(mode="json"),
+        "finetune": profile.finetune.model_dump(mode="json"),
+        "generation": profile.generation.model_dump(mode="json"),
+    }
     with tracking.step_run("finetune", settings) as run:
         results = finetune_step.run(
             profile.model,
             profile.finetune,
+            profile.generation,
             paths.prepared / prepare_step.CORPUS_FILE,
             paths.prepared / prepare_step.QA_DIR,
             paths.pretrained,
@@ -184,11 +189,12 @@ def evaluate() -> None:
 
     params = load_params()
     profile, paths = params.active(), params.paths
-    settings = {"evaluate": profile.evaluate.model_dump(mode="json")}
+    settings = {"evaluate": profile.evaluate.model_dump(mode="json"), "generation": profile.generation.model_dump()}
     with tracking.step_run("evaluate", settings) as run:
         result = evaluate_step.run(
             profile.model,
             profile.finetune,
+            profile.generation,
             profile.evaluate,
             paths.prepared / prepare_step.CORPUS_FILE,
             paths.prepared / prepare_step.QA_DIR,

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from components.config import EvaluateConfig, FinetuneConfig, ModelConfig
+from components.config import EvaluateConfig, FinetuneConfig, GenerationConfig, ModelConfig
 from components.errors import PsyllmError
 from components.jsonl import write_atomic, write_json
 from components.metrics import NllTotals, distinct_n, rouge_l
@@ -30,6 +30,7 @@ from components.modelling.data import qa_example
 from components.modelling.generate import Question, generate_answers
 from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
 from components.modelling.prompt import TEMPLATE_FILE, PromptTemplate
+from components.modelling.stored_generation import load_generation
 from components.progress import Progress
 from components.qa_data import QAPair, load_qa
 from components.text import word_tokens
@@ -113,6 +114,7 @@ def score_row(
     template: PromptTemplate,
     questions: dict[str, list[QAPair]],
     finetune: FinetuneConfig,
+    generation: GenerationConfig,
     config: EvaluateConfig,
 ) -> tuple[dict[str, dict[str, float]], list[str]]:
     """One model's metrics (per language and overall) and its generated answers, in question order."""
@@ -123,7 +125,7 @@ def score_row(
     asked = [
         Question(answers[0].question, answers[0].description, answers[0].language) for answers in questions.values()
     ]
-    generated = generate_answers(model, tokenizer, template, asked, config.generation)
+    generated = generate_answers(model, tokenizer, template, asked, generation, config.batch_size)
     references = [[pair.answer for pair in answers] for answers in questions.values()]
     languages = [answers[0].language for answers in questions.values()]
     metrics: dict[str, dict[str, float]] = {}
@@ -165,9 +167,21 @@ def row_source(row: str, model_config: ModelConfig, cache: Path, corpus: Path, q
     return str(folder)
 
 
+def _check_stored_generation(folder: Path, generation: GenerationConfig) -> None:
+    """A fine-tuned model serves with the settings stored in it: they must be the ones evaluated."""
+    stored = load_generation(folder)
+    if stored != generation:
+        differ = sorted(key for key, value in generation.model_dump().items() if getattr(stored, key) != value)
+        raise PsyllmError(
+            f"{folder}: stores generation settings other than the profile's ({', '.join(differ)}); "
+            "rerun `psyllm finetune` (or `dvc repro`) so the model carries the settings it is evaluated with"
+        )
+
+
 def run(
     model_config: ModelConfig,
     finetune: FinetuneConfig,
+    generation: GenerationConfig,
     config: EvaluateConfig,
     corpus: Path,
     qa_dir: Path,
@@ -179,19 +193,22 @@ def run(
     questions = select_questions(load_qa(qa_dir / "test.jsonl"), config.max_questions)
     if not questions:
         raise PsyllmError(f"{qa_dir / 'test.jsonl'}: no test questions to evaluate")
+    for row in config.rows:  # before any scoring, so a stale model fails at once
+        if row != "base":
+            _check_stored_generation(Path(row_source(row, model_config, cache, corpus, qa_dir, finetuned)), generation)
     rows: dict[str, Any] = {}
     answers: dict[str, list[str]] = {}
     for row in config.rows:
         source = row_source(row, model_config, cache, corpus, qa_dir, finetuned)
-        if row == "base":  # asked as the fine-tuned rows are, so the rows differ only in their weights
+        if row == "base":  # asked and decoded as the fine-tuned rows are: the rows differ only in their weights
             template = PromptTemplate(max_description_tokens=finetune.max_description_tokens)
         else:
             template = PromptTemplate.load(Path(source))
-        rows[row], answers[row] = score_row(source, template, questions, finetune, config)
+        rows[row], answers[row] = score_row(source, template, questions, finetune, generation, config)
     metrics = {
         "rows": rows,
         "references": reference_metrics(questions),
-        "generation": config.generation.model_dump(),
+        "generation": {**generation.model_dump(), "batch_size": config.batch_size},
         "questions": len(questions),
         "answers": sum(len(pairs) for pairs in questions.values()),
     }

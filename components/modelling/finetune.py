@@ -4,20 +4,22 @@ Each entry of `finetune.starts` is one model: `pretrained` continues from the pr
 step's output (the paper's recipe) and `base` from the untouched base model (the control
 that shows what domain pretraining adds). Validation loss is measured every `eval_every`
 steps and training stops after `patience` evaluations without improvement, keeping the best
-weights. Each artefact in `paths.finetuned/<start>/` holds the merged model, its tokenizer
-and the prompt template it was trained with, so serving cannot drift from training.
+weights. Each artefact in `paths.finetuned/<start>/` holds the merged model, its tokenizer,
+the prompt template it was trained with and the decoding settings it is evaluated and served
+with, so serving cannot drift from training or from what was measured.
 """
 
 from pathlib import Path
 
 from torch import nn
 
-from components.config import FinetuneConfig, ModelConfig
+from components.config import FinetuneConfig, GenerationConfig, ModelConfig
 from components.errors import PsyllmError
 from components.modelling.adapters import apply_adapter, merged
 from components.modelling.base_model import context_length, load_model, save_model, step_base, use_cpu_threads
 from components.modelling.data import qa_examples
 from components.modelling.prompt import PromptTemplate
+from components.modelling.stored_generation import save_generation
 from components.modelling.train_loop import mean_loss, placement, train
 from components.modelling.trained import (
     TRAINING_FILE,
@@ -33,6 +35,7 @@ def run_one(
     start: str,
     source: str,
     config: FinetuneConfig,
+    generation: GenerationConfig,
     qa_dir: Path,
     checkpoints: Path,
     out: Path,
@@ -79,6 +82,7 @@ def run_one(
     if placement().writes:
         save_model(merged(trainable), tokenizer, out)
         template.save(out)
+        save_generation(generation, out)
         write_training_record(out, source, result, len(train_examples))
     return StepResult(folder=out, base=source, training=result, examples=len(train_examples))
 
@@ -86,6 +90,7 @@ def run_one(
 def run(
     model_config: ModelConfig,
     config: FinetuneConfig,
+    generation: GenerationConfig,
     corpus: Path,
     qa_dir: Path,
     pretrained: Path,
@@ -103,5 +108,5 @@ def run(
             source = str(pretrained)
         else:
             source = step_base(model_config, cache, corpus, qa_dir)
-        results[start] = run_one(start, source, config, qa_dir, checkpoints / "finetune", out / start)
+        results[start] = run_one(start, source, config, generation, qa_dir, checkpoints / "finetune", out / start)
     return results

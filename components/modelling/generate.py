@@ -189,15 +189,16 @@ def generate_answers(
     template: PromptTemplate,
     questions: list[Question],
     settings: GenerationConfig,
+    batch_size: int,
     seed: int = 0,
 ) -> list[str]:
-    """One answer per question, in order, decoded in batches of `settings.batch_size`."""
+    """One answer per question, in order, decoded `batch_size` questions at a time."""
     torch.manual_seed(seed)
     limit = prompt_limit(model, settings.max_new_tokens)
     answers: list[str] = []
     progress = Progress("generating answers", len(questions), unit="question")
-    for start in range(0, len(questions), settings.batch_size):
-        batch = questions[start : start + settings.batch_size]
+    for start in range(0, len(questions), batch_size):
+        batch = questions[start : start + batch_size]
         prompts = [
             encode_prompt(tokenizer, template, item.question, item.description, item.language)[-limit:]
             for item in batch

@@ -22,7 +22,7 @@ from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from components.config import ServeConfig
+from components.config import GenerationConfig, ServeConfig
 from components.errors import PsyllmError
 from components.language import detect_language
 from components.modelling.generate import prompt_limit
@@ -60,8 +60,10 @@ class AnswerRequest:
     max_new_tokens: int
 
 
-def check_request(question: object, description: object, max_new_tokens: object, config: ServeConfig) -> AnswerRequest:
-    """The request with defaults filled in, or InvalidRequest naming the field."""
+def check_request(
+    question: object, description: object, max_new_tokens: object, config: ServeConfig, default_new_tokens: int
+) -> AnswerRequest:
+    """The request with defaults filled in (`default_new_tokens`: the model's), or InvalidRequest naming the field."""
     try:
         question = check_message(question)
     except InvalidMessage as bad:
@@ -79,7 +81,7 @@ def check_request(question: object, description: object, max_new_tokens: object,
             f"description: too long ({len(description):,} characters; the limit is {config.max_description_chars:,})"
         )
     if max_new_tokens is None:
-        max_new_tokens = config.generation.max_new_tokens
+        max_new_tokens = min(default_new_tokens, config.max_new_tokens)
     whole = isinstance(max_new_tokens, int) and not isinstance(max_new_tokens, bool)
     if not whole or not 1 <= max_new_tokens <= config.max_new_tokens:
         raise InvalidRequest(f"max_new_tokens: must be a whole number from 1 to {config.max_new_tokens}")
@@ -104,15 +106,16 @@ class Answerer:
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         template: PromptTemplate,
+        generation: GenerationConfig,
         screener: Screener,
         store: Store,
         config: ServeConfig,
         model_version: str,
     ) -> None:
-        self.model, self.tokenizer, self.template = model, tokenizer, template
+        self.model, self.tokenizer, self.template, self.generation = model, tokenizer, template, generation
         self.screener, self.store, self.config = screener, store, config
         self.model_version = model_version
-        self.generator = GenerationQueue(model, tokenizer, template, config.generation, config.batching)
+        self.generator = GenerationQueue(model, tokenizer, template, generation, config.batching)
 
     def close(self) -> None:
         self.generator.close()

@@ -1,7 +1,7 @@
 """Dynamic batching for the service: concurrent requests share one decoding batch.
 
 Requests wait in a bounded queue. One worker thread takes the first waiting request, waits up
-to `max_wait_ms` for more (up to `generation.batch_size`), and decodes them together with
+to `max_wait_ms` for more (up to `batching.batch_size`), and decodes them together with
 `generate.stream_answers`; each row keeps its own token limit, and its text streams back to its
 caller as it is released. A full queue refuses at once (`QueueFull`, which the service turns
 into 503 with Retry-After) instead of letting latency grow without bound.
@@ -103,7 +103,7 @@ class GenerationQueue:
         except queue.Empty:
             return []
         deadline = time.monotonic() + self.batching.max_wait_ms / 1000
-        while len(batch) < self.generation.batch_size:
+        while len(batch) < self.batching.batch_size:
             try:
                 batch.append(self.waiting.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue.Empty:

@@ -24,6 +24,7 @@ from components.locations import (
 )
 from components.modelling.base_model import load_model
 from components.modelling.prompt import PromptTemplate
+from components.modelling.stored_generation import load_generation
 from components.screening.screener import MANIFEST_FILE, Screener
 from components.serving.answering import Answerer
 from components.serving.store import Store, resolve_store_url
@@ -82,8 +83,8 @@ def build_answerer(root: Path, environ: Mapping[str, str] = os.environ) -> Answe
     """Everything an answer needs, loaded once at start-up; a clear PsyllmError if anything is missing."""
     config = serve_config(root, environ)
     folder = model_folder(config.model, root)
-    template = PromptTemplate.load(folder)
+    template, generation = PromptTemplate.load(folder), load_generation(folder)
     model, tokenizer = load_model(folder)
     screener = Screener.load(screener_folder(root, environ))
     store = Store(resolve_store_url(config.store_url, root), config.store_text)
-    return Answerer(model, tokenizer, template, screener, store, config, model_version(folder))
+    return Answerer(model, tokenizer, template, generation, screener, store, config, model_version(folder))

@@ -7,9 +7,7 @@ from components.config import GenerationConfig
 from components.modelling.generate import AnswerText, Question, decode, generate_answers
 from components.modelling.prompt import PromptTemplate, encode_prompt
 
-GREEDY = GenerationConfig(
-    max_new_tokens=12, do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.1, batch_size=3
-)
+GREEDY = GenerationConfig(max_new_tokens=12, do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.1)
 QUESTIONS = [
     Question("How can I sleep better?", "", "en"),
     Question("我总是很焦虑，怎么办？", "工作压力很大，晚上睡不着。", "zh"),
@@ -80,7 +78,7 @@ def test_held_back_text_is_released_when_the_row_finishes():
 
 def test_generate_answers_is_the_streamed_text(tiny_model, tiny_tokenizer):
     template = PromptTemplate(max_description_tokens=64)
-    answers = generate_answers(tiny_model, tiny_tokenizer, template, QUESTIONS, GREEDY)
+    answers = generate_answers(tiny_model, tiny_tokenizer, template, QUESTIONS, GREEDY, batch_size=3)
     streamed = []
     for prompt in prompts(tiny_tokenizer):
         text = AnswerText(tiny_tokenizer, template)

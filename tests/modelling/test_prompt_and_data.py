@@ -58,15 +58,14 @@ def test_generation_reads_exactly_the_finetuning_prompt(tiny_model, tiny_tokeniz
     hook = tiny_model.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append(kwargs["input_ids"].clone()), with_kwargs=True
     )
-    settings = GenerationConfig(
-        max_new_tokens=2, do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.0, batch_size=2
-    )
+    settings = GenerationConfig(max_new_tokens=2, do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.0)
     answers = generate_answers(
         tiny_model,
         tiny_tokenizer,
         template,
         [Question(PAIR.question, PAIR.description, "en"), Question(PAIR_ZH.question, PAIR_ZH.description, "zh")],
         settings,
+        batch_size=2,
     )
     hook.remove()
     assert len(answers) == 2

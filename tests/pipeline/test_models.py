@@ -8,7 +8,8 @@ import pytest
 
 from components.config import load_params
 from components.modelling.prompt import PromptTemplate
-from components.tracking import TEMPLATE_METADATA_KEY
+from components.modelling.stored_generation import load_generation
+from components.tracking import GENERATION_METADATA_KEY, TEMPLATE_METADATA_KEY
 from tests.pipeline.project import BIN, change_profile, run
 
 ROWS = ("base", "finetuned_base", "finetuned_pretrained")
@@ -40,11 +41,13 @@ def test_fine_tuning_lowers_test_perplexity_below_the_base_model(evaluation):
 
 
 def test_each_artefact_holds_model_tokenizer_and_the_prompt_template(smoke_project):
-    limit = load_params(smoke_project / "params.yaml").profiles["smoke"].finetune.max_description_tokens
+    smoke = load_params(smoke_project / "params.yaml").profiles["smoke"]
+    limit = smoke.finetune.max_description_tokens
     for start in ("pretrained", "base"):
         folder = smoke_project / "data/models/finetuned" / start
         assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
         assert PromptTemplate.load(folder) == PromptTemplate(max_description_tokens=limit)
+        assert load_generation(folder) == smoke.generation  # what evaluation measured and the service decodes with
         record = json.loads((folder / "training.json").read_text())
         assert record["steps"] >= 1 and record["best_validation_loss"] is not None
 
@@ -62,6 +65,8 @@ def test_training_steps_log_curves_and_the_fine_tuned_model(smoke_project):
     assert {"finetuned_pretrained", "finetuned_base"} <= set(logged)
     info = mlflow.models.get_model_info(logged["finetuned_pretrained"].model_uri)
     assert info.metadata[TEMPLATE_METADATA_KEY]["version"] == PromptTemplate.version
+    smoke = load_params(smoke_project / "params.yaml").profiles["smoke"]
+    assert info.metadata[GENERATION_METADATA_KEY] == smoke.generation.model_dump()  # exported with the model
     components = mlflow.transformers.load_model(logged["finetuned_pretrained"].model_uri, return_type="components")
     assert components["model"].config.hidden_size == 64
 
@@ -75,4 +80,18 @@ def test_bad_model_params_name_the_field_without_a_traceback(smoke_project, tmp_
     completed = run(project, str(BIN / "psyllm"), "pretrain")
     assert completed.returncode == 2
     assert "model.base: 'no-such-model' is not known; expected 'tiny'" in completed.stderr
+    assert "Traceback" not in completed.stderr + completed.stdout
+
+
+def test_evaluate_refuses_a_model_that_would_serve_with_other_decoding_than_it_is_measured_with(
+    smoke_project, tmp_path
+):
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(smoke_project, project, ignore=shutil.ignore_patterns("mlruns", ".state", ".cache"))
+    change_profile(project, "smoke", {"generation": {"max_new_tokens": 30}})  # without fine-tuning again
+    completed = run(project, str(BIN / "psyllm"), "evaluate")
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert "stores generation settings other than the profile's (max_new_tokens)" in completed.stderr
     assert "Traceback" not in completed.stderr + completed.stdout

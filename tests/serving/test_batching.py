@@ -20,9 +20,9 @@ def tiny():
 def queue_for(tiny, batch_size=4, max_wait_ms=200, max_queue=16):
     model, tokenizer = tiny
     generation = GenerationConfig(
-        max_new_tokens=16, do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.1, batch_size=batch_size
+        max_new_tokens=16, do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.1
     )
-    batching = BatchingConfig(max_wait_ms=max_wait_ms, max_queue=max_queue, retry_after_s=3)
+    batching = BatchingConfig(batch_size=batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue, retry_after_s=3)
     return GenerationQueue(model, tokenizer, PromptTemplate(max_description_tokens=64), generation, batching)
 
 
