@@ -96,6 +96,10 @@ class PrepareConfig(StrictModel):
     split_salt: str
 
 
+CORPUS_FILE = "corpus.jsonl"  # in paths.prepared: the cleaned corpus pretraining reads
+QA_DIR = "qa"  # in paths.prepared: the Q&A splits, one JSONL file each
+
+
 class Paths(StrictModel):
     """Where each step writes. Shared by all profiles and read by dvc.yaml as ${paths.*}."""
 
@@ -109,6 +113,14 @@ class Paths(StrictModel):
     pretrained: Path
     finetuned: Path
     model_eval: Path
+
+    @property
+    def corpus(self) -> Path:
+        return self.prepared / CORPUS_FILE
+
+    @property
+    def qa(self) -> Path:
+        return self.prepared / QA_DIR
 
 
 class NgramBlock(StrictModel):

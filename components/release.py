@@ -7,10 +7,8 @@ pipeline adds no version. `gate` applies the promotion policy (components/promot
 challenger and moves `champion` only when every check passes; the verdict is recorded either way.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from components import registry, tracking
 from components.config import Params
@@ -18,10 +16,9 @@ from components.errors import PsyllmError
 from components.lineage import data_hashes, folder_digest, git_commit, read_lock
 from components.locations import DVC_LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE
 from components.promotion import Decision, judge_challenger
+from components.results import METRICS_FILE, SCORES, read_model_evaluation, read_screener_evaluation
 
-EVAL_METRICS_FILE = "metrics.json"  # written by the evaluate and evaluate-screener steps
 CHALLENGER_ROWS = ("finetuned_pretrained", "finetuned_base")  # the paper's pipeline first
-SCORES = ("perplexity", "bits_per_character", "rouge_l", "distinct_1", "distinct_2")
 GATE_ACTOR = "psyllm promotion gate"
 REGISTER_ACTOR = "psyllm register"
 DATA_TAG = "psyllm.data."
@@ -51,15 +48,6 @@ def challenger_row(rows: list[str]) -> str:
     raise PsyllmError(f"evaluate.rows has no fine-tuned row to register (needs one of {', '.join(CHALLENGER_ROWS)})")
 
 
-def _read_json(path: Path, produced_by: str) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as missing:
-        raise PsyllmError(f"{path}: missing; run `psyllm {produced_by}` (or `psyllm run`) first") from missing
-    except json.JSONDecodeError as bad:
-        raise PsyllmError(f"{path}: not valid JSON ({bad}); rerun `psyllm {produced_by}`") from bad
-
-
 def _check_evaluated(params: Params) -> None:
     """Refuse to register a model whose evaluation is of another model (per dvc.lock)."""
     stages = read_lock()
@@ -78,19 +66,15 @@ def register(params: Params, lineage: dict[str, str]) -> Registration:
     profile, paths = params.active(), params.paths
     row = challenger_row(profile.evaluate.rows)
     folder = paths.finetuned / row.removeprefix("finetuned_")
-    evaluation = _read_json(paths.model_eval / EVAL_METRICS_FILE, "evaluate")
+    evaluation = read_model_evaluation(paths.model_eval)
     _check_evaluated(params)
     digest = folder_digest(folder)
     existing = registry.find_by_digest(digest)
     if existing is not None:
         registry.move_alias(registry.CHALLENGER, existing.number, "registered again: unchanged model", REGISTER_ACTOR)
         return Registration(existing, created=False)
-    metrics = {key: float(evaluation["rows"][row]["overall"][key]) for key in SCORES}
-    base = (
-        {key: float(evaluation["rows"]["base"]["overall"][key]) for key in SCORES}
-        if "base" in evaluation["rows"]
-        else {}
-    )
+    metrics = evaluation.overall(row).kept()
+    base = evaluation.overall("base").kept() if "base" in evaluation.rows else {}
     champion = registry.by_alias(registry.CHAMPION)
     tags = {
         "psyllm.git_commit": git_commit(Path.cwd()),
@@ -117,23 +101,18 @@ def register(params: Params, lineage: dict[str, str]) -> Registration:
     return Registration(version, created=True)
 
 
-SCREENING_SPLITS = {"written": "test_split", "real": "real_test_split"}
-
-
-def screening_results(params: Params) -> dict[str, dict[str, dict[str, float]]]:
+def screening_results(params: Params) -> dict[str, dict[str, dict[str, float | None]]]:
     """Per frozen test split (written, real) and language, urgent recall and precision (empty when not evaluated)."""
-    path = params.paths.screener_eval / EVAL_METRICS_FILE
-    if not path.is_file():
+    if not (params.paths.screener_eval / METRICS_FILE).is_file():
         return {}
-    evaluation = _read_json(path, "evaluate-screener")
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for split, key in SCREENING_SPLITS.items():
-        measured = {language: values for language, values in evaluation.get(key, {}).items() if language != "skipped"}
-        results[split] = {
-            language: {name: values[name]["value"] for name in ("urgent_recall", "urgent_precision") if name in values}
-            for language, values in measured.items()
+    evaluation = read_screener_evaluation(params.paths.screener_eval)
+    return {
+        split: {
+            language: {"urgent_recall": scores.urgent_recall.value, "urgent_precision": scores.urgent_precision.value}
+            for language, scores in evaluation.split(split).items()
         }
-    return results
+        for split in ("written", "real")
+    }
 
 
 def gate(params: Params) -> GateOutcome:
@@ -193,8 +172,8 @@ def model_card(
             table.append(f"| {name} | " + " | ".join(_format(scores.get(key)) for key in SCORES) + " |")
     screening = screening_results(params)
     screening_lines = [
-        f"- {split} messages, {language}: urgent recall {values.get('urgent_recall', float('nan')):.3f}, "
-        f"precision {values.get('urgent_precision', float('nan')):.3f}"
+        f"- {split} messages, {language}: urgent recall {_format(values['urgent_recall'])}, "
+        f"precision {_format(values['urgent_precision'])}"
         for split, languages in sorted(screening.items())
         for language, values in sorted(languages.items())
     ] or ["- not evaluated"]

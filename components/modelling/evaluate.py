@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from components.config import EvaluateConfig, FinetuneConfig, GenerationConfig, ModelConfig
+from components.config import EvaluateConfig, FinetuneConfig, GenerationConfig, ModelConfig, Paths, Profile
 from components.errors import PsyllmError
 from components.jsonl import write_atomic, write_json
 from components.metrics import NllTotals, distinct_n, rouge_l
@@ -178,17 +178,10 @@ def _check_stored_generation(folder: Path, generation: GenerationConfig) -> None
         )
 
 
-def run(
-    model_config: ModelConfig,
-    finetune: FinetuneConfig,
-    generation: GenerationConfig,
-    config: EvaluateConfig,
-    corpus: Path,
-    qa_dir: Path,
-    cache: Path,
-    finetuned: Path,
-    out: Path,
-) -> ModelEvaluation:
+def run(profile: Profile, paths: Paths) -> ModelEvaluation:
+    """Score every row of `evaluate.rows` on the test split; write metrics and report to paths.model_eval."""
+    model_config, finetune, generation, config = profile.model, profile.finetune, profile.generation, profile.evaluate
+    corpus, qa_dir, cache, finetuned, out = paths.corpus, paths.qa, paths.cache, paths.finetuned, paths.model_eval
     use_cpu_threads(model_config)
     questions = select_questions(load_qa(qa_dir / "test.jsonl"), config.max_questions)
     if not questions:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from torch import nn
 
-from components.config import FinetuneConfig, GenerationConfig, ModelConfig
+from components.config import FinetuneConfig, GenerationConfig, Paths, Profile
 from components.errors import PsyllmError
 from components.modelling.adapters import apply_adapter, merged
 from components.modelling.base_model import context_length, load_model, save_model, step_base, use_cpu_threads
@@ -87,18 +87,11 @@ def run_one(
     return StepResult(folder=out, base=source, training=result, examples=len(train_examples))
 
 
-def run(
-    model_config: ModelConfig,
-    config: FinetuneConfig,
-    generation: GenerationConfig,
-    corpus: Path,
-    qa_dir: Path,
-    pretrained: Path,
-    cache: Path,
-    checkpoints: Path,
-    out: Path,
-) -> dict[str, StepResult]:
-    """Every start in `config.starts`, each into `out/<start>/`."""
+def run(profile: Profile, paths: Paths) -> dict[str, StepResult]:
+    """Every start in `finetune.starts`, each into `paths.finetuned/<start>/`."""
+    model_config, config, generation = profile.model, profile.finetune, profile.generation
+    corpus, qa_dir, cache, pretrained, out = paths.corpus, paths.qa, paths.cache, paths.pretrained, paths.finetuned
+    checkpoints = paths.checkpoints
     use_cpu_threads(model_config)
     results = {}
     for start in config.starts:

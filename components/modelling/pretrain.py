@@ -5,9 +5,7 @@ Checkpoints go to `paths.checkpoints/pretrain`, outside DVC's outputs, so a kill
 resumes there; the finished model (LoRA merged) is written to `paths.pretrained`.
 """
 
-from pathlib import Path
-
-from components.config import ModelConfig, PretrainConfig
+from components.config import Paths, Profile
 from components.errors import PsyllmError
 from components.lineage import file_digest
 from components.modelling.adapters import apply_adapter, merged
@@ -17,15 +15,10 @@ from components.modelling.train_loop import placement, train
 from components.modelling.trained import StepResult, check_block_size, fingerprint, write_training_record
 
 
-def run(
-    model_config: ModelConfig,
-    config: PretrainConfig,
-    corpus: Path,
-    qa_dir: Path,
-    cache: Path,
-    checkpoints: Path,
-    out: Path,
-) -> StepResult:
+def run(profile: Profile, paths: Paths) -> StepResult:
+    """Pretrain the profile's base model on the prepared corpus into paths.pretrained."""
+    model_config, config = profile.model, profile.pretrain
+    corpus, qa_dir, cache, checkpoints, out = paths.corpus, paths.qa, paths.cache, paths.checkpoints, paths.pretrained
     use_cpu_threads(model_config)
     base = step_base(model_config, cache, corpus, qa_dir)
     model, tokenizer = load_model(base)

@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.config import PrepareConfig
+from components.config import CORPUS_FILE, QA_DIR, PrepareConfig
 from components.jsonl import write_json, write_jsonl
 from components.prepare.corpus import clean_corpus, read_corpus_file, read_pages
 from components.prepare.splits import SPLITS, split_pairs
 from components.qa_data import load_qa
 
-CORPUS_FILE = "corpus.jsonl"
-QA_DIR = "qa"
 STATS_FILE = "stats.json"
 
 
