@@ -240,7 +240,7 @@ class FinetuneConfig(StrictModel):
     """Supervised fine-tuning on the Q&A train split; loss on answer tokens only.
 
     `starts` lists the models fine-tuned: `pretrained` (domain pretrain + fine-tune) and
-    `base` (fine-tune only, the evaluation's control row).
+    `base` (fine-tune only, the evaluation's control variant).
     """
 
     starts: list[Literal["pretrained", "base"]]
@@ -270,7 +270,7 @@ class GenerationConfig(StrictModel):
 class EvaluateConfig(StrictModel):
     """The paper's protocol on the test split: perplexity and bits/char, ROUGE-L, Distinct-1/2."""
 
-    rows: list[Literal["base", "finetuned_base", "finetuned_pretrained"]]
+    variants: list[Literal["base", "finetuned_base", "finetuned_pretrained"]]
     max_questions: Positive | None
     samples_in_report: Annotated[int, Field(ge=0)]
     batch_size: Positive  # questions decoded together
@@ -290,9 +290,9 @@ class Profile(StrictModel):
     @model_validator(mode="after")
     def _rows_are_trained(self) -> "Profile":
         needed = {"finetuned_base": "base", "finetuned_pretrained": "pretrained"}
-        for row in self.evaluate.rows:
-            if row in needed and needed[row] not in self.finetune.starts:
-                raise ValueError(f"evaluate.rows: {row!r} needs {needed[row]!r} in finetune.starts")
+        for variant in self.evaluate.variants:
+            if variant in needed and needed[variant] not in self.finetune.starts:
+                raise ValueError(f"evaluate.variants: {variant!r} needs {needed[variant]!r} in finetune.starts")
         return self
 
 

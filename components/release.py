@@ -18,7 +18,7 @@ from components.locations import DVC_LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE
 from components.promotion import Decision, judge_challenger
 from components.results import METRICS_FILE, SCORES, read_model_evaluation, read_screener_evaluation
 
-CHALLENGER_ROWS = ("finetuned_pretrained", "finetuned_base")  # the paper's pipeline first
+CHALLENGER_VARIANTS = ("finetuned_pretrained", "finetuned_base")  # the paper's pipeline first
 GATE_ACTOR = "psyllm promotion gate"
 REGISTER_ACTOR = "psyllm register"
 DATA_TAG = "psyllm.data."
@@ -40,12 +40,14 @@ class GateOutcome:
     decision: Decision
 
 
-def challenger_row(rows: list[str]) -> str:
-    """The evaluation row whose model is released: pretrain + fine-tune when it was trained."""
-    for row in CHALLENGER_ROWS:
-        if row in rows:
-            return row
-    raise PsyllmError(f"evaluate.rows has no fine-tuned row to register (needs one of {', '.join(CHALLENGER_ROWS)})")
+def challenger_variant(variants: list[str]) -> str:
+    """The evaluation variant whose model is released: pretrain + fine-tune when it was trained."""
+    for variant in CHALLENGER_VARIANTS:
+        if variant in variants:
+            return variant
+    raise PsyllmError(
+        f"evaluate.variants has no fine-tuned variant to register (needs one of {', '.join(CHALLENGER_VARIANTS)})"
+    )
 
 
 def _check_evaluated(params: Params) -> None:
@@ -64,8 +66,8 @@ def _check_evaluated(params: Params) -> None:
 def register(params: Params, lineage: dict[str, str]) -> Registration:
     """Register the evaluated fine-tuned model as the challenger (reusing an identical version)."""
     profile, paths = params.active(), params.paths
-    row = challenger_row(profile.evaluate.rows)
-    folder = paths.finetuned / row.removeprefix("finetuned_")
+    variant = challenger_variant(profile.evaluate.variants)
+    folder = paths.finetuned / variant.removeprefix("finetuned_")
     evaluation = read_model_evaluation(paths.model_eval)
     _check_evaluated(params)
     digest = folder_digest(folder)
@@ -73,22 +75,22 @@ def register(params: Params, lineage: dict[str, str]) -> Registration:
     if existing is not None:
         registry.move_alias(registry.CHALLENGER, existing.number, "registered again: unchanged model", REGISTER_ACTOR)
         return Registration(existing, created=False)
-    metrics = evaluation.overall(row).kept()
-    base = evaluation.overall("base").kept() if "base" in evaluation.rows else {}
+    metrics = evaluation.overall(variant).kept()
+    base = evaluation.overall("base").kept() if "base" in evaluation.variants else {}
     champion = registry.by_alias(registry.CHAMPION)
     tags = {
         "psyllm.git_commit": git_commit(Path.cwd()),
         "psyllm.profile": params.profile,
         "psyllm.base_model": profile.model.base,
-        "psyllm.evaluation_row": row,
+        "psyllm.evaluation_variant": variant,
         **{f"{DATA_TAG}{path}": value for path, value in data_hashes().items()},
         **lineage,
     }
-    card = model_card(params, row, metrics, base, champion, tags)
-    with tracking.step_run("register", {"row": row, "digest": digest}) as run:
+    card = model_card(params, variant, metrics, base, champion, tags)
+    with tracking.step_run("register", {"variant": variant, "digest": digest}) as run:
         model_uri = tracking.find_logged_model(digest)
         if model_uri is None:  # e.g. a fresh tracking server, with the model pulled from a DVC remote
-            model_uri = run.log_language_model(folder, row)
+            model_uri = run.log_language_model(folder, variant)
         MODEL_CARD_FILE.parent.mkdir(exist_ok=True)
         MODEL_CARD_FILE.write_text(card, encoding="utf-8")
         run.log_artifacts(MODEL_CARD_FILE, "model_card")
@@ -157,7 +159,7 @@ def _compared(
 
 def model_card(
     params: Params,
-    row: str,
+    variant: str,
     metrics: dict[str, float],
     base: dict[str, float],
     champion: registry.Version | None,
@@ -167,7 +169,7 @@ def model_card(
     profile = params.active()
     columns = " | ".join(SCORES)
     table = [f"| model | {columns} |", "|---" * (len(SCORES) + 1) + "|"]
-    for name, scores in _compared(base, f"this model ({row})", metrics, champion):
+    for name, scores in _compared(base, f"this model ({variant})", metrics, champion):
         if scores:
             table.append(f"| {name} | " + " | ".join(_format(scores.get(key)) for key in SCORES) + " |")
     screening = screening_results(params)
@@ -182,7 +184,7 @@ def model_card(
     qa_sources = ", ".join(str(source) for source in profile.prepare.qa_sources)
     return "\n".join(
         [
-            f"# Psy-LLM counselling answer model ({row})",
+            f"# Psy-LLM counselling answer model ({variant})",
             "",
             "## Intended use",
             "Drafting supportive, psychoeducational answers to counselling questions in English and Chinese, "

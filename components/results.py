@@ -40,16 +40,17 @@ class ModelScores(_Read):
 
 
 class ModelEvaluationResults(_Read):
-    """The `evaluate` step's metrics: each row (model variant) by scope."""
+    """The `evaluate` step's metrics: each model variant (base, fine-tuned) by scope."""
 
-    rows: dict[str, dict[str, ModelScores]]
+    variants: dict[str, dict[str, ModelScores]]
 
-    def overall(self, row: str) -> ModelScores:
-        if row not in self.rows:
+    def overall(self, variant: str) -> ModelScores:
+        if variant not in self.variants:
             raise PsyllmError(
-                f"the evaluation has no row {row!r} (it has {', '.join(self.rows)}); rerun `psyllm evaluate`"
+                f"the evaluation has no variant {variant!r} (it has {', '.join(self.variants)}); "
+                "rerun `psyllm evaluate`"
             )
-        return self.rows[row]["overall"]
+        return self.variants[variant]["overall"]
 
 
 class Rate(_Read):

@@ -110,13 +110,13 @@ def _evaluate(params: Params, run: "StepRun | None") -> list[str]:
 
     assert run is not None
     result = evaluate.run(params.active(), params.paths)
-    run.log_metrics(result.metrics["rows"])
+    run.log_metrics(result.metrics["variants"])
     run.log_artifacts(result.folder, "model_eval")
     lines = []
-    for row, scores in read_model_evaluation(result.folder).rows.items():
+    for variant, scores in read_model_evaluation(result.folder).variants.items():
         overall = scores["overall"]
         lines.append(
-            f"evaluate: {evaluate.ROW_TITLES[row]}: perplexity {overall.perplexity:.2f}, "
+            f"evaluate: {evaluate.VARIANT_TITLES[variant]}: perplexity {overall.perplexity:.2f}, "
             f"ROUGE-L {overall.rouge_l:.4f}, Distinct-1/2 {overall.distinct_1:.3f}/{overall.distinct_2:.3f}"
         )
     return [*lines, f"evaluate: report in {result.folder / evaluate.REPORT_FILE}"]

@@ -1,8 +1,8 @@
 """`psyllm evaluate`: several models, one protocol, side by side on the Q&A test split.
 
-Rows: `base` (the untouched base model), `finetuned_base` (fine-tune only) and
+Variants: `base` (the untouched base model), `finetuned_base` (fine-tune only) and
 `finetuned_pretrained` (domain pretraining, then fine-tuning); comparing the last two shows
-what domain pretraining adds. Every row is scored on the same questions with the same
+what domain pretraining adds. Every variant is scored on the same questions with the same
 prompts and decoding:
 - perplexity (token-weighted, reference answer tokens given the prompt) and bits per
   character, which compares across tokenizers;
@@ -33,11 +33,11 @@ from components.modelling.prompt import TEMPLATE_FILE, PromptTemplate
 from components.modelling.stored_generation import load_generation
 from components.progress import Progress
 from components.qa_data import QAPair, load_qa
+from components.results import METRICS_FILE
 from components.text import word_tokens
 
-METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
-ROW_TITLES = {
+VARIANT_TITLES = {
     "base": "base model",
     "finetuned_base": "fine-tune only",
     "finetuned_pretrained": "domain pretrain + fine-tune",
@@ -109,7 +109,7 @@ def _scores(nll: NllTotals, generated: list[str], references: list[list[str]]) -
     }
 
 
-def score_row(
+def score_variant(
     source: str,
     template: PromptTemplate,
     questions: dict[str, list[QAPair]],
@@ -158,12 +158,16 @@ def reference_metrics(questions: dict[str, list[QAPair]]) -> dict[str, dict[str,
     return metrics
 
 
-def row_source(row: str, model_config: ModelConfig, cache: Path, corpus: Path, qa_dir: Path, finetuned: Path) -> str:
-    if row == "base":
+def variant_source(
+    variant: str, model_config: ModelConfig, cache: Path, corpus: Path, qa_dir: Path, finetuned: Path
+) -> str:
+    if variant == "base":
         return step_base(model_config, cache, corpus, qa_dir)
-    folder = finetuned / row.removeprefix("finetuned_")
+    folder = finetuned / variant.removeprefix("finetuned_")
     if not (folder / TEMPLATE_FILE).is_file():
-        raise PsyllmError(f"{folder}: no fine-tuned model for evaluate row {row!r}; run `psyllm finetune` first")
+        raise PsyllmError(
+            f"{folder}: no fine-tuned model for evaluate variant {variant!r}; run `psyllm finetune` first"
+        )
     return str(folder)
 
 
@@ -179,27 +183,31 @@ def _check_stored_generation(folder: Path, generation: GenerationConfig) -> None
 
 
 def run(profile: Profile, paths: Paths) -> ModelEvaluation:
-    """Score every row of `evaluate.rows` on the test split; write metrics and report to paths.model_eval."""
+    """Score every variant of `evaluate.variants` on the test split; write metrics and report to paths.model_eval."""
     model_config, finetune, generation, config = profile.model, profile.finetune, profile.generation, profile.evaluate
     corpus, qa_dir, cache, finetuned, out = paths.corpus, paths.qa, paths.cache, paths.finetuned, paths.model_eval
     use_cpu_threads(model_config)
     questions = select_questions(load_qa(qa_dir / "test.jsonl"), config.max_questions)
     if not questions:
         raise PsyllmError(f"{qa_dir / 'test.jsonl'}: no test questions to evaluate")
-    for row in config.rows:  # before any scoring, so a stale model fails at once
-        if row != "base":
-            _check_stored_generation(Path(row_source(row, model_config, cache, corpus, qa_dir, finetuned)), generation)
-    rows: dict[str, Any] = {}
+    for variant in config.variants:  # before any scoring, so a stale model fails at once
+        if variant != "base":
+            _check_stored_generation(
+                Path(variant_source(variant, model_config, cache, corpus, qa_dir, finetuned)), generation
+            )
+    variants: dict[str, Any] = {}
     answers: dict[str, list[str]] = {}
-    for row in config.rows:
-        source = row_source(row, model_config, cache, corpus, qa_dir, finetuned)
-        if row == "base":  # asked and decoded as the fine-tuned rows are: the rows differ only in their weights
+    for variant in config.variants:
+        source = variant_source(variant, model_config, cache, corpus, qa_dir, finetuned)
+        if (
+            variant == "base"
+        ):  # asked and decoded as the fine-tuned variants are: the variants differ only in their weights
             template = PromptTemplate(max_description_tokens=finetune.max_description_tokens)
         else:
             template = PromptTemplate.load(Path(source))
-        rows[row], answers[row] = score_row(source, template, questions, finetune, generation, config)
+        variants[variant], answers[variant] = score_variant(source, template, questions, finetune, generation, config)
     metrics = {
-        "rows": rows,
+        "variants": variants,
         "references": reference_metrics(questions),
         "generation": {**generation.model_dump(), "batch_size": config.batch_size},
         "questions": len(questions),
@@ -229,7 +237,9 @@ def render_report(
         f"Generation: {', '.join(f'{key}={value}' for key, value in metrics['generation'].items())}.",
         "",
     ]
-    scopes = sorted({scope for row in metrics["rows"].values() for scope in row}, key=lambda s: (s != "overall", s))
+    scopes = sorted(
+        {scope for variant in metrics["variants"].values() for scope in variant}, key=lambda s: (s != "overall", s)
+    )
     for scope in scopes:
         lines += [
             f"## {scope}",
@@ -237,11 +247,11 @@ def render_report(
             "| model | perplexity | bits/char | ROUGE-L | Distinct-1 | Distinct-2 | mean length |",
             "|---|---|---|---|---|---|---|",
         ]
-        for row, by_scope in metrics["rows"].items():
+        for variant, by_scope in metrics["variants"].items():
             if scope in by_scope:
                 m = by_scope[scope]
                 lines.append(
-                    f"| {ROW_TITLES[row]} | {m['perplexity']:.2f} | {m['bits_per_character']:.3f} | "
+                    f"| {VARIANT_TITLES[variant]} | {m['perplexity']:.2f} | {m['bits_per_character']:.3f} | "
                     f"{m['rouge_l']:.4f} | {m['distinct_1']:.4f} | {m['distinct_2']:.4f} | "
                     f"{m['mean_answer_length']:.1f} |"
                 )
@@ -256,14 +266,14 @@ def render_report(
         lines += [
             "## Samples",
             "",
-            "| question | reference | " + " | ".join(ROW_TITLES[r] for r in answers) + " |",
+            "| question | reference | " + " | ".join(VARIANT_TITLES[r] for r in answers) + " |",
             "|---|---|" + "---|" * len(answers),
         ]
         for index, pairs in enumerate(list(questions.values())[:samples]):
             cells = [_short(pairs[0].question, 80), _short(pairs[0].answer, 120)]
-            cells += [_short(answers[row][index], 160) or "(empty)" for row in answers]
+            cells += [_short(answers[variant][index], 160) or "(empty)" for variant in answers]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    if not math.isfinite(sum(r["overall"]["perplexity"] for r in metrics["rows"].values())):
+    if not math.isfinite(sum(r["overall"]["perplexity"] for r in metrics["variants"].values())):
         lines.append("Note: a non-finite perplexity means the model put zero probability on a reference token.")
     return "\n".join(lines)

@@ -15,12 +15,12 @@ from pathlib import Path
 from components.config import ScreeningConfig
 from components.errors import PsyllmError
 from components.jsonl import write_atomic, write_json
+from components.results import METRICS_FILE
 from components.screening.labelled import LEVELS, LabelledMessage, Level
 from components.screening.real_sources import SOURCES, read_source
 from components.screening.screener import Screener
 from components.screening.train import load_real, load_sets
 
-METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
 MAX_FLAG_RATIO = 1.5  # a source's urgent flag rate may be at most this multiple of its labelled urgent rate
 

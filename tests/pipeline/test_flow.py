@@ -34,9 +34,9 @@ def test_the_flow_registered_the_evaluated_model_with_its_lineage(smoke_project)
     assert tags["psyllm.data.data/models/finetuned"] == hashes["data/models/finetuned"]
     assert len(tags["psyllm.prefect_flow_run"]) == 36  # a Prefect flow-run UUID
 
-    rows = json.loads((smoke_project / "data/eval/models/metrics.json").read_text())["rows"]
-    assert float(tags["metric.perplexity"]) == pytest.approx(rows["finetuned_pretrained"]["overall"]["perplexity"])
-    assert float(tags["base_metric.perplexity"]) == pytest.approx(rows["base"]["overall"]["perplexity"])
+    variants = json.loads((smoke_project / "data/eval/models/metrics.json").read_text())["variants"]
+    assert float(tags["metric.perplexity"]) == pytest.approx(variants["finetuned_pretrained"]["overall"]["perplexity"])
+    assert float(tags["base_metric.perplexity"]) == pytest.approx(variants["base"]["overall"]["perplexity"])
     for section in ("## Intended use", "## Limits", "## Data", "## Evaluation", "## Lineage", "| base model |"):
         assert section in version.description
     for run_tag in ("psyllm.prefect_flow_run", "psyllm.mlflow_parent_run"):  # the card links both runs
@@ -101,7 +101,7 @@ def test_a_flow_killed_mid_finetune_resumes_from_its_checkpoint_and_the_champion
         {
             # a new fine-tune, long enough to be killed part-way
             "finetune": {"starts": ["pretrained"], "patience": 100, "training": {"max_steps": 40}},
-            "evaluate": {"rows": ["finetuned_pretrained"], "max_questions": 2},
+            "evaluate": {"variants": ["finetuned_pretrained"], "max_questions": 2},
         },
     )
     shutil.rmtree(project / ".state/checkpoints/finetune")  # the smoke run's own, finished checkpoints

@@ -1,4 +1,4 @@
-"""Model behaviour after the smoke run: the three evaluation rows, artefacts and their MLflow lineage."""
+"""Model behaviour after the smoke run: the three evaluation variants, artefacts and their MLflow lineage."""
 
 import json
 import math
@@ -12,7 +12,7 @@ from components.modelling.stored_generation import load_generation
 from components.tracking import GENERATION_METADATA_KEY, TEMPLATE_METADATA_KEY
 from tests.pipeline.project import BIN, change_profile, run
 
-ROWS = ("base", "finetuned_base", "finetuned_pretrained")
+VARIANTS = ("base", "finetuned_base", "finetuned_pretrained")
 METRICS = ("perplexity", "bits_per_character", "rouge_l", "distinct_1", "distinct_2", "mean_answer_length")
 
 
@@ -22,10 +22,10 @@ def evaluation(smoke_project):
 
 
 def test_evaluation_has_every_row_per_language_and_overall(evaluation, smoke_project):
-    assert tuple(evaluation["rows"]) == ROWS
-    for row in ROWS:
-        assert set(evaluation["rows"][row]) == {"en", "zh", "overall"}
-        for scope in evaluation["rows"][row].values():
+    assert tuple(evaluation["variants"]) == VARIANTS
+    for variant in VARIANTS:
+        assert set(evaluation["variants"][variant]) == {"en", "zh", "overall"}
+        for scope in evaluation["variants"][variant].values():
             assert all(math.isfinite(scope[name]) for name in METRICS)
             assert 0 <= scope["rouge_l"] <= 1 and 0 <= scope["distinct_2"] <= 1
     assert evaluation["references"]["zh"]["distinct_1"] > 0
@@ -34,10 +34,10 @@ def test_evaluation_has_every_row_per_language_and_overall(evaluation, smoke_pro
 
 
 def test_fine_tuning_lowers_test_perplexity_below_the_base_model(evaluation):
-    rows = evaluation["rows"]
-    base = rows["base"]["overall"]["perplexity"]
-    assert rows["finetuned_base"]["overall"]["perplexity"] < base
-    assert rows["finetuned_pretrained"]["overall"]["perplexity"] < base
+    variants = evaluation["variants"]
+    base = variants["base"]["overall"]["perplexity"]
+    assert variants["finetuned_base"]["overall"]["perplexity"] < base
+    assert variants["finetuned_pretrained"]["overall"]["perplexity"] < base
 
 
 def test_each_artefact_holds_model_tokenizer_and_the_prompt_template(smoke_project):
