@@ -36,17 +36,30 @@ def shared_file():
 
 
 @pytest.fixture(scope="session")
-def smoke_project(tmp_path_factory):
+def smoke_project(tmp_path_factory, worker_id):
     """The session's one pipeline run: a fresh clone after `psyllm run --profile smoke`.
 
-    Tests must not modify it; every test that needs trained artefacts reads them here.
+    Built once per session: under pytest-xdist the first worker that needs it builds it while
+    holding a file lock, and the others wait and reuse it (a build per worker doubled the suite's
+    heaviest work). Tests must not modify it; every test that needs trained artefacts reads them here.
     """
+    from filelock import FileLock
+
     from tests.pipeline.project import BIN, clone_project, run, set_params
 
-    project = clone_project(tmp_path_factory.mktemp("smoke") / "project")
-    set_params(project, "smoke")
-    completed = run(project, str(BIN / "psyllm"), "run", "--profile", "smoke")
-    assert completed.returncode == 0, completed.stdout + completed.stderr
+    session = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    project, built, failed = session / "smoke" / "project", session / "smoke" / "built", session / "smoke" / "failed"
+    with FileLock(str(session / "smoke.lock")):
+        if failed.exists():
+            pytest.fail(f"the smoke run failed in another worker:\n{failed.read_text()}")
+        if not built.exists():
+            clone_project(project)
+            set_params(project, "smoke")
+            completed = run(project, str(BIN / "psyllm"), "run", "--profile", "smoke")
+            if completed.returncode != 0:
+                failed.write_text(completed.stdout + completed.stderr)
+            assert completed.returncode == 0, completed.stdout + completed.stderr
+            built.touch()
     return project
 
 
