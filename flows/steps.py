@@ -106,14 +106,14 @@ def _finetune(params: Params, run: "StepRun | None") -> list[str]:
 
 def _evaluate(params: Params, run: "StepRun | None") -> list[str]:
     from components.modelling import evaluate
-    from components.results import read_model_evaluation
+    from components.results import ModelEvaluationResults
 
     assert run is not None
     result = evaluate.run(params.active(), params.paths)
     run.log_metrics(result.metrics["variants"])
     run.log_artifacts(result.folder, "model_eval")
     lines = []
-    for variant, scores in read_model_evaluation(result.folder).variants.items():
+    for variant, scores in ModelEvaluationResults.model_validate(result.metrics).variants.items():
         overall = scores["overall"]
         lines.append(
             f"evaluate: {evaluate.VARIANT_TITLES[variant]}: perplexity {overall.perplexity:.2f}, "
@@ -146,14 +146,14 @@ def _value(value: float | None, spec: str = ".3f") -> str:
 
 
 def _evaluate_screener(params: Params, run: "StepRun | None") -> list[str]:
-    from components.results import read_screener_evaluation
+    from components.results import ScreenerEvaluationResults
     from components.screening import Screener, evaluate
 
     assert run is not None
     result = evaluate.run(params.screening, Screener.load(params.paths.screener), params.paths.screener_eval)
     run.log_metrics(result.metrics)
     run.log_artifacts(result.folder, "screener_eval")
-    measured = read_screener_evaluation(result.folder)
+    measured = ScreenerEvaluationResults.model_validate(result.metrics)
     lines = []
     for split in ("written", "real"):
         if (reason := measured.skipped(split)) is not None:
