@@ -74,7 +74,7 @@ def main() -> None:
     }
     for name, batch in (
         ("short", texts),
-        (f"long_{arguments.long_chars}_chars", long_messages(ROOT / params.screening.shared_data, arguments)),
+        (f"long_{arguments.long_chars}_chars", long_messages(ROOT / params.paths.shared_data, arguments)),
     ):
         baseline = summary(latencies_ms(lambda text: find_matches(fold(text)), batch))
         candidate = summary(latencies_ms(screener.screen, batch))

@@ -113,6 +113,8 @@ class Paths(StrictModel):
     pretrained: Path
     finetuned: Path
     model_eval: Path
+    benchmark: Path  # the real benchmark's questions and manifest, built from shared_data
+    shared_data: Path  # read only: the public data sets (texts never copied into the project)
 
     @property
     def corpus(self) -> Path:
@@ -157,8 +159,7 @@ class ScreeningConfig(StrictModel):
     cv_folds: Annotated[int, Field(ge=2)]
     target_recall: Fraction
     seed: int
-    real_labels: Path  # hand labels for real messages, by id (texts stay in shared_data)
-    shared_data: Path  # the public data sets the real messages come from
+    real_labels: Path  # hand labels for real messages, by id (texts stay in paths.shared_data)
 
     @model_validator(mode="after")
     def _features_for_every_language(self) -> "ScreeningConfig":
@@ -272,6 +273,7 @@ class EvaluateConfig(StrictModel):
 
     variants: list[Literal["base", "finetuned_base", "finetuned_pretrained"]]
     max_questions: Positive | None
+    benchmark_questions: Positive | None  # per source of the real benchmark; None: every question
     samples_in_report: Annotated[int, Field(ge=0)]
     batch_size: Positive  # questions decoded together
 

@@ -6,8 +6,11 @@ that "someone gave a phone number here" without learning anyone's number:
 (crisis lines) are not personal data and are kept: they are what a good answer cites.
 """
 
+import dataclasses
 import re
 from collections.abc import Callable
+
+from components.qa_data import QAPair
 
 # Characters of Chinese place names: CJK, minus words that usually come just before an address.
 _NAME = r"[^\W\d_a-zA-Z我你他她它们在住是的了到从去来和与及就也都要把被给向对为搬家址:：，。]"
@@ -106,3 +109,13 @@ def scrub_pii(text: str) -> str:
     for pattern, replace in _RULES:
         text = pattern.sub(replace, text)
     return text
+
+
+def scrub_pair(pair: QAPair) -> QAPair:
+    """A Q&A pair with PII scrubbed from its question, description and answer."""
+    return dataclasses.replace(
+        pair,
+        question=scrub_pii(pair.question),
+        description=scrub_pii(pair.description),
+        answer=scrub_pii(pair.answer),
+    )

@@ -83,6 +83,7 @@ def register(params: Params, lineage: dict[str, str]) -> Registration:
         "psyllm.profile": params.profile,
         "psyllm.base_model": profile.model.base,
         "psyllm.evaluation_variant": variant,
+        **evaluation.benchmark.tags(),
         **{f"{DATA_TAG}{path}": value for path, value in data_hashes().items()},
         **lineage,
     }
@@ -204,6 +205,11 @@ def model_card(
             "",
             "## Evaluation (test split)",
             *table,
+            "",
+            f"Real benchmark `{tags['psyllm.benchmark_version']}`: "
+            f"{tags['psyllm.benchmark_questions_per_source']} questions per source scored "
+            f"(missing sources: {tags['psyllm.benchmark_missing_sources']}); the changes from the base model with "
+            "their intervals, and every question's record, are in the evaluate run's `model_eval` artifacts.",
             "",
             "Urgent-case screening (frozen written and real test splits):",
             *screening_lines,

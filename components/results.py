@@ -39,10 +39,29 @@ class ModelScores(_Read):
         return {key: getattr(self, key) for key in SCORES}
 
 
+class BenchmarkResults(_Read):
+    """Which real benchmark the `evaluate` step scored, and how much of it."""
+
+    version: str
+    questions_per_source: int | None  # None: every question
+    missing_sources: list[str]
+    skipped: str | None = None  # why nothing was scored (no source present)
+
+    def tags(self) -> dict[str, str]:
+        """What a registered version records about the benchmark it was scored on."""
+        scored = "none" if self.skipped else "all" if self.questions_per_source is None else self.questions_per_source
+        return {
+            "psyllm.benchmark_version": self.version,
+            "psyllm.benchmark_questions_per_source": str(scored),
+            "psyllm.benchmark_missing_sources": ",".join(self.missing_sources) or "none",
+        }
+
+
 class ModelEvaluationResults(_Read):
-    """The `evaluate` step's metrics: each model variant (base, fine-tuned) by scope."""
+    """The `evaluate` step's metrics: each model variant (base, fine-tuned) by scope, and the benchmark."""
 
     variants: dict[str, dict[str, ModelScores]]
+    benchmark: BenchmarkResults
 
     def overall(self, variant: str) -> ModelScores:
         if variant not in self.variants:

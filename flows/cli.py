@@ -86,6 +86,18 @@ def crawl(
     )
 
 
+@app.command("freeze-benchmark")
+def freeze_benchmark(
+    version: Annotated[str, typer.Argument(help="The new benchmark version's name, e.g. real-v2.")],
+) -> None:
+    """Pin the real benchmark's sources as they are now under a new version (once per version)."""
+    from components.benchmark import FROZEN_FILE, freeze
+
+    frozen = freeze(load_params().paths.shared_data, version)
+    counts = ", ".join(f"{source} {entry['questions']} questions" for source, entry in frozen["sources"].items())
+    typer.echo(f"freeze-benchmark: version {version}: {counts}; pinned in {FROZEN_FILE}")
+
+
 def _step_command(step: Step) -> Callable[[], None]:
     def command() -> None:
         for line in run_step(step, load_params()):

@@ -46,13 +46,40 @@ def _screening(params: Params) -> dict[str, Any]:
     return {"screening": params.screening.model_dump(mode="json")}
 
 
+def _benchmark(params: Params, run: "StepRun | None") -> list[str]:
+    from components import benchmark
+
+    built = benchmark.build(params.paths.shared_data, params.paths.benchmark)
+    lines = []
+    for source, entry in built.manifest["sources"].items():
+        if entry["status"] == "missing":
+            lines.append(
+                f"benchmark: {source} is missing ({entry['file']} not found): "
+                f"its {entry['questions']} questions are not scored"
+            )
+        else:
+            lines.append(
+                f"benchmark {built.version}: {source} {entry['questions']} questions, {entry['answers']} answers"
+            )
+    return lines
+
+
 def _prepare(params: Params, run: "StepRun | None") -> list[str]:
     from components import crawl, prepare
+    from components.benchmark import load_benchmark
 
-    result = prepare.run(params.active().prepare, params.paths.crawl / crawl.PAGES_FILE, params.paths.prepared)
-    corpus, splits = result.stats["corpus"], result.stats["qa"]["splits"]
-    sizes = ", ".join(f"{name} {split['pairs']}" for name, split in splits.items())
-    return [f"prepare: {corpus['documents_out']} corpus documents; Q&A pairs {sizes}"]
+    result = prepare.run(
+        params.active().prepare,
+        params.paths.crawl / crawl.PAGES_FILE,
+        load_benchmark(params.paths.benchmark),
+        params.paths.prepared,
+    )
+    corpus, qa = result.stats["corpus"], result.stats["qa"]
+    sizes = ", ".join(f"{name} {split['pairs']}" for name, split in qa["splits"].items())
+    return [
+        f"prepare: {corpus['documents_out']} corpus documents; Q&A pairs {sizes}; "
+        f"{qa['held_out_for_benchmark']} held out for the benchmark"
+    ]
 
 
 def _resumed(resumed_from: int) -> str:
@@ -119,14 +146,35 @@ def _evaluate(params: Params, run: "StepRun | None") -> list[str]:
             f"evaluate: {evaluate.VARIANT_TITLES[variant]}: perplexity {overall.perplexity:.2f}, "
             f"ROUGE-L {overall.rouge_l:.4f}, Distinct-1/2 {overall.distinct_1:.3f}/{overall.distinct_2:.3f}"
         )
-    return [*lines, f"evaluate: report in {result.folder / evaluate.REPORT_FILE}"]
+    return [
+        *lines,
+        *_benchmark_lines(result.metrics["benchmark"]),
+        f"evaluate: report in {result.folder / evaluate.REPORT_FILE}",
+    ]
+
+
+def _benchmark_lines(benchmark: dict[str, Any]) -> list[str]:
+    name = f"evaluate: real benchmark {benchmark['version']}"
+    if "skipped" in benchmark:
+        return [f"{name}: not scored ({benchmark['skipped']})"]
+    lines = []
+    for variant, by_scope in benchmark.get("changes_from_base", {}).items():
+        for scope, change in by_scope.items():
+            if "perplexity" in change:
+                ppl, rouge = change["perplexity"], change["rouge_l"]
+                lines.append(
+                    f"{name}, {variant} vs base, {scope}: perplexity {ppl['value']:+.1%} "
+                    f"[{ppl['low']:+.1%}, {ppl['high']:+.1%}], ROUGE-L {rouge['value']:+.4f} "
+                    f"[{rouge['low']:+.4f}, {rouge['high']:+.4f}]"
+                )
+    return lines
 
 
 def _train_screener(params: Params, run: "StepRun | None") -> list[str]:
     from components.screening import train
 
     assert run is not None
-    result = train.run(params.screening, params.paths.screener)
+    result = train.run(params.screening, params.paths.shared_data, params.paths.screener)
     run.log_metrics(result.manifest["languages"])
     run.log_screener(result.folder)
     lines = [
@@ -150,7 +198,9 @@ def _evaluate_screener(params: Params, run: "StepRun | None") -> list[str]:
     from components.screening import Screener, evaluate
 
     assert run is not None
-    result = evaluate.run(params.screening, Screener.load(params.paths.screener), params.paths.screener_eval)
+    result = evaluate.run(
+        params.screening, params.paths.shared_data, Screener.load(params.paths.screener), params.paths.screener_eval
+    )
     run.log_metrics(result.metrics)
     run.log_artifacts(result.folder, "screener_eval")
     measured = ScreenerEvaluationResults.model_validate(result.metrics)
@@ -173,6 +223,12 @@ def _evaluate_screener(params: Params, run: "StepRun | None") -> list[str]:
 
 
 STEPS = (
+    Step(
+        "benchmark",
+        "Read the real benchmark from the shared public data and check it against its frozen version.",
+        None,
+        _benchmark,
+    ),
     Step(
         "prepare",
         "Clean, language-tag, deduplicate and PII-scrub the corpus; split the Q&A without leaks.",

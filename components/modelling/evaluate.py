@@ -1,15 +1,16 @@
-"""`psyllm evaluate`: several models, one protocol, side by side on the Q&A test split.
+"""`psyllm evaluate`: several models, one protocol, side by side on the Q&A test split and the real benchmark.
 
 Variants: `base` (the untouched base model), `finetuned_base` (fine-tune only) and
 `finetuned_pretrained` (domain pretraining, then fine-tuning); comparing the last two shows
-what domain pretraining adds. Every variant is scored on the same questions with the same
-prompts and decoding:
-- perplexity (token-weighted, reference answer tokens given the prompt) and bits per
-  character, which compares across tokenizers;
-- ROUGE-L of the generated answer against the question's best-matching reference answer;
-- Distinct-1/2 over all generated answers, and for the reference answers as a yardstick;
-- mean generated answer length (words, or characters for CJK).
-Per language and overall, into `metrics.json` (DVC metrics) and `report.md`.
+what domain pretraining adds. Every variant answers the same questions with the same prompts and
+decoding, scored as `scoring` says, on two sets:
+- the Q&A test split from `prepare` (`variants` in metrics.json): our own written questions in the
+  default profiles, good for smoke runs, never evidence of quality;
+- the real benchmark (`benchmark`): `evaluate.benchmark_questions` questions per source of the frozen
+  real benchmark, with each fine-tuned variant's change against the base model and its paired
+  bootstrap interval.
+Per-question records (`questions.jsonl`, generated answers included, benchmark texts not) let every
+number be recomputed; `report.md` is for people.
 """
 
 import math
@@ -19,24 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PreTrainedTokenizerBase
 
+from components.benchmark import Benchmark, load_benchmark
 from components.config import EvaluateConfig, FinetuneConfig, GenerationConfig, ModelConfig, Paths, Profile
 from components.errors import PsyllmError
-from components.jsonl import write_atomic, write_json
-from components.metrics import NllTotals, distinct_n, rouge_l
+from components.jsonl import write_atomic, write_json, write_jsonl
+from components.metrics import distinct_n
 from components.modelling.base_model import load_model, step_base, use_cpu_threads
-from components.modelling.data import qa_example
-from components.modelling.generate import Question, generate_answers
-from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
 from components.modelling.prompt import TEMPLATE_FILE, PromptTemplate
+from components.modelling.scoring import Questions, QuestionScore, compare, score_questions, summarize
 from components.modelling.stored_generation import load_generation
-from components.progress import Progress
 from components.qa_data import QAPair, load_qa
 from components.results import METRICS_FILE
 from components.text import word_tokens
 
 REPORT_FILE = "report.md"
+RECORDS_FILE = "questions.jsonl"
 VARIANT_TITLES = {
     "base": "base model",
     "finetuned_base": "fine-tune only",
@@ -52,7 +51,7 @@ class ModelEvaluation:
     metrics: dict[str, Any]
 
 
-def select_questions(pairs: list[QAPair], limit: int | None) -> dict[str, list[QAPair]]:
+def select_questions(pairs: list[QAPair], limit: int | None) -> Questions:
     """Answers grouped by question, at most `limit` questions, shared out evenly across languages."""
     by_question: dict[str, list[QAPair]] = defaultdict(list)
     for pair in pairs:
@@ -70,78 +69,7 @@ def select_questions(pairs: list[QAPair], limit: int | None) -> dict[str, list[Q
     return {question_id: by_question[question_id] for question_id in chosen}
 
 
-@torch.no_grad()
-def answer_nll(
-    model: torch.nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    template: PromptTemplate,
-    pairs: list[QAPair],
-    finetune: FinetuneConfig,
-) -> dict[str, NllTotals]:
-    """Reference-answer NLL per language, prompted exactly as in fine-tuning."""
-    loss = CausalLMLoss(model, finetune.training.loss_chunk_size)
-    totals: dict[str, NllTotals] = defaultdict(NllTotals)
-    device = next(model.parameters()).device
-    progress = Progress("scoring reference answers", len(pairs), unit="answer")
-    for pair in pairs:
-        prompt, answer = qa_example(pair, tokenizer, template, finetune.training.block_size)
-        if not answer:
-            continue
-        ids = torch.tensor([prompt + answer], device=device)
-        labels = torch.tensor([[IGNORE_INDEX] * len(prompt) + answer], device=device)
-        nll, tokens = loss(ids, labels)
-        scored_text = tokenizer.decode(answer, skip_special_tokens=True)
-        totals[pair.language].add(float(nll), int(tokens), len(scored_text))
-        progress.advance(tokens=len(prompt) + len(answer))
-    return totals
-
-
-def _scores(nll: NllTotals, generated: list[str], references: list[list[str]]) -> dict[str, float]:
-    return {
-        "perplexity": nll.perplexity,
-        "bits_per_character": nll.bits_per_character,
-        "rouge_l": sum(map(rouge_l, generated, references)) / len(generated),
-        "distinct_1": distinct_n(generated, 1),
-        "distinct_2": distinct_n(generated, 2),
-        "mean_answer_length": sum(len(word_tokens(text)) for text in generated) / len(generated),
-        "questions": len(generated),
-        "answer_tokens_scored": nll.tokens,
-    }
-
-
-def score_variant(
-    source: str,
-    template: PromptTemplate,
-    questions: dict[str, list[QAPair]],
-    finetune: FinetuneConfig,
-    generation: GenerationConfig,
-    config: EvaluateConfig,
-) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """One model's metrics (per language and overall) and its generated answers, in question order."""
-    model, tokenizer = load_model(source)
-    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
-    pairs = [pair for answers in questions.values() for pair in answers]
-    nll_by_language = answer_nll(model, tokenizer, template, pairs, finetune)
-    asked = [
-        Question(answers[0].question, answers[0].description, answers[0].language) for answers in questions.values()
-    ]
-    generated = generate_answers(model, tokenizer, template, asked, generation, config.batch_size)
-    references = [[pair.answer for pair in answers] for answers in questions.values()]
-    languages = [answers[0].language for answers in questions.values()]
-    metrics: dict[str, dict[str, float]] = {}
-    for language in sorted(set(languages)):
-        keep = [index for index, lang in enumerate(languages) if lang == language]
-        metrics[language] = _scores(
-            nll_by_language[language], [generated[i] for i in keep], [references[i] for i in keep]
-        )
-    overall = NllTotals()
-    for totals in nll_by_language.values():
-        overall.add(totals.nll, totals.tokens, totals.characters)
-    metrics["overall"] = _scores(overall, generated, references)
-    return metrics, generated
-
-
-def reference_metrics(questions: dict[str, list[QAPair]]) -> dict[str, dict[str, float]]:
+def reference_metrics(questions: Questions) -> dict[str, dict[str, float]]:
     """Distinct-n and length of the human answers, the yardstick for the generated ones."""
     metrics = {}
     groups: dict[str, list[str]] = defaultdict(list)
@@ -182,41 +110,84 @@ def _check_stored_generation(folder: Path, generation: GenerationConfig) -> None
         )
 
 
-def run(profile: Profile, paths: Paths) -> ModelEvaluation:
-    """Score every variant of `evaluate.variants` on the test split; write metrics and report to paths.model_eval."""
-    model_config, finetune, generation, config = profile.model, profile.finetune, profile.generation, profile.evaluate
-    corpus, qa_dir, cache, finetuned, out = paths.corpus, paths.qa, paths.cache, paths.finetuned, paths.model_eval
-    use_cpu_threads(model_config)
-    questions = select_questions(load_qa(qa_dir / "test.jsonl"), config.max_questions)
-    if not questions:
-        raise PsyllmError(f"{qa_dir / 'test.jsonl'}: no test questions to evaluate")
-    for variant in config.variants:  # before any scoring, so a stale model fails at once
-        if variant != "base":
-            _check_stored_generation(
-                Path(variant_source(variant, model_config, cache, corpus, qa_dir, finetuned)), generation
-            )
-    variants: dict[str, Any] = {}
-    answers: dict[str, list[str]] = {}
-    for variant in config.variants:
-        source = variant_source(variant, model_config, cache, corpus, qa_dir, finetuned)
-        if (
-            variant == "base"
-        ):  # asked and decoded as the fine-tuned variants are: the variants differ only in their weights
-            template = PromptTemplate(max_description_tokens=finetune.max_description_tokens)
-        else:
-            template = PromptTemplate.load(Path(source))
-        variants[variant], answers[variant] = score_variant(source, template, questions, finetune, generation, config)
-    metrics = {
-        "variants": variants,
-        "references": reference_metrics(questions),
-        "generation": {**generation.model_dump(), "batch_size": config.batch_size},
-        "questions": len(questions),
-        "answers": sum(len(pairs) for pairs in questions.values()),
+def _template(variant: str, source: str, finetune: FinetuneConfig) -> PromptTemplate:
+    """The base model is asked as the fine-tuned ones are: the variants differ only in their weights."""
+    if variant == "base":
+        return PromptTemplate(max_description_tokens=finetune.max_description_tokens)
+    return PromptTemplate.load(Path(source))
+
+
+def _benchmark_questions(benchmark: Benchmark, config: EvaluateConfig) -> Questions:
+    return {question.id: question.pairs() for question in benchmark.sample(config.benchmark_questions)}
+
+
+def _benchmark_metrics(
+    benchmark: Benchmark, config: EvaluateConfig, scores: dict[str, list[QuestionScore]]
+) -> dict[str, Any]:
+    metrics: dict[str, Any] = {
+        "version": benchmark.version,
+        "questions_per_source": config.benchmark_questions,
+        "missing_sources": benchmark.missing_sources,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / METRICS_FILE, metrics)
-    write_atomic(out / REPORT_FILE, render_report(metrics, questions, answers, config.samples_in_report))
-    return ModelEvaluation(folder=out, metrics=metrics)
+    if not scores:
+        return {**metrics, "skipped": "no benchmark source is present"}
+    metrics["variants"] = {variant: summarize(records) for variant, records in scores.items()}
+    if "base" in scores:
+        metrics["changes_from_base"] = {
+            variant: compare(records, scores["base"]) for variant, records in scores.items() if variant != "base"
+        }
+    return metrics
+
+
+def run(profile: Profile, paths: Paths) -> ModelEvaluation:
+    """Score every variant of `evaluate.variants` on both sets; write metrics, records and report."""
+    model_config, finetune, generation, config = profile.model, profile.finetune, profile.generation, profile.evaluate
+    use_cpu_threads(model_config)
+    sources = {
+        variant: variant_source(variant, model_config, paths.cache, paths.corpus, paths.qa, paths.finetuned)
+        for variant in config.variants
+    }
+    for variant, source in sources.items():  # before any scoring, so a stale model fails at once
+        if variant != "base":
+            _check_stored_generation(Path(source), generation)
+    sets = {"test_split": select_questions(load_qa(paths.qa / "test.jsonl"), config.max_questions)}
+    if not sets["test_split"]:
+        raise PsyllmError(f"{paths.qa / 'test.jsonl'}: no test questions to evaluate")
+    benchmark = load_benchmark(paths.benchmark)
+    if benchmark_questions := _benchmark_questions(benchmark, config):
+        sets["benchmark"] = benchmark_questions
+    scores: dict[str, dict[str, list[QuestionScore]]] = defaultdict(dict)
+    for variant, source in sources.items():
+        model, tokenizer = load_model(source)
+        model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+        template = _template(variant, source, finetune)
+        for name, questions in sets.items():
+            scores[name][variant] = score_questions(
+                model, tokenizer, template, questions, finetune, generation, config.batch_size
+            )
+    test_split = sets["test_split"]
+    metrics = {
+        "variants": {variant: summarize(records) for variant, records in scores["test_split"].items()},
+        "references": reference_metrics(test_split),
+        "generation": {**generation.model_dump(), "batch_size": config.batch_size},
+        "questions": len(test_split),
+        "answers": sum(len(pairs) for pairs in test_split.values()),
+        "benchmark": _benchmark_metrics(benchmark, config, scores.get("benchmark", {})),
+    }
+    paths.model_eval.mkdir(parents=True, exist_ok=True)
+    write_json(paths.model_eval / METRICS_FILE, metrics)
+    write_jsonl(
+        paths.model_eval / RECORDS_FILE,
+        (
+            {"set": name, "variant": variant, **record.as_record()}
+            for name, by_variant in scores.items()
+            for variant, records in by_variant.items()
+            for record in records
+        ),
+    )
+    answers = {variant: [record.answer for record in records] for variant, records in scores["test_split"].items()}
+    write_atomic(paths.model_eval / REPORT_FILE, render_report(metrics, test_split, answers, config.samples_in_report))
+    return ModelEvaluation(folder=paths.model_eval, metrics=metrics)
 
 
 def _short(text: str, limit: int) -> str:
@@ -224,30 +195,17 @@ def _short(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def render_report(
-    metrics: dict[str, Any], questions: dict[str, list[QAPair]], answers: dict[str, list[str]], samples: int
-) -> str:
-    lines = [
-        "# Model evaluation on the Q&A test split",
-        "",
-        f"{metrics['questions']} questions ({metrics['answers']} reference answers). Perplexity is token-weighted "
-        "over reference answer tokens given the prompt; bits per character compares across tokenizers. ROUGE-L takes "
-        "the best reference per question; CJK text is scored by character.",
-        "",
-        f"Generation: {', '.join(f'{key}={value}' for key, value in metrics['generation'].items())}.",
-        "",
-    ]
-    scopes = sorted(
-        {scope for variant in metrics["variants"].values() for scope in variant}, key=lambda s: (s != "overall", s)
-    )
+def _scope_tables(variants: dict[str, dict[str, Any]], references: dict[str, Any], level: str) -> list[str]:
+    lines = []
+    scopes = sorted({scope for by_scope in variants.values() for scope in by_scope}, key=lambda s: (s != "overall", s))
     for scope in scopes:
         lines += [
-            f"## {scope}",
+            f"{level} {scope}",
             "",
             "| model | perplexity | bits/char | ROUGE-L | Distinct-1 | Distinct-2 | mean length |",
             "|---|---|---|---|---|---|---|",
         ]
-        for variant, by_scope in metrics["variants"].items():
+        for variant, by_scope in variants.items():
             if scope in by_scope:
                 m = by_scope[scope]
                 lines.append(
@@ -255,16 +213,71 @@ def render_report(
                     f"{m['rouge_l']:.4f} | {m['distinct_1']:.4f} | {m['distinct_2']:.4f} | "
                     f"{m['mean_answer_length']:.1f} |"
                 )
-        reference = metrics["references"].get(scope)
-        if reference:
+        if reference := references.get(scope):
             lines.append(
                 f"| reference answers | – | – | – | {reference['distinct_1']:.4f} | {reference['distinct_2']:.4f} | "
                 f"{reference['mean_answer_length']:.1f} |"
             )
         lines.append("")
+    return lines
+
+
+def _interval(change: dict[str, float], percent: bool) -> str:
+    scale, unit = (100, " %") if percent else (1, "")
+    return f"{change['value'] * scale:+.2f}{unit} [{change['low'] * scale:+.2f}, {change['high'] * scale:+.2f}]"
+
+
+def _benchmark_section(benchmark: dict[str, Any]) -> list[str]:
+    per_source = benchmark["questions_per_source"]
+    lines = [
+        f"## Real benchmark {benchmark['version']}",
+        "",
+        f"{'Every question' if per_source is None else f'{per_source} questions'} of each present source "
+        "(sampled in a fixed hashed order), with every reference answer; texts stay in the shared data.",
+        "",
+    ]
+    if benchmark["missing_sources"]:
+        lines += [f"Missing sources, not scored: {', '.join(benchmark['missing_sources'])}.", ""]
+    if "skipped" in benchmark:
+        return [*lines, f"Not scored: {benchmark['skipped']}.", ""]
+    lines += _scope_tables(benchmark["variants"], {}, "###")
+    if changes := benchmark.get("changes_from_base"):
+        lines += [
+            "### Change from the base model (paired bootstrap over questions, 95 % interval)",
+            "",
+            "| model | scope | perplexity change | ROUGE-L change |",
+            "|---|---|---|---|",
+        ]
+        for variant, by_scope in changes.items():
+            for scope, change in by_scope.items():
+                if "skipped" in change:
+                    lines.append(f"| {VARIANT_TITLES[variant]} | {scope} | {change['skipped']} | |")
+                else:
+                    lines.append(
+                        f"| {VARIANT_TITLES[variant]} | {scope} | {_interval(change['perplexity'], True)} | "
+                        f"{_interval(change['rouge_l'], False)} |"
+                    )
+        lines.append("")
+    return lines
+
+
+def render_report(metrics: dict[str, Any], questions: Questions, answers: dict[str, list[str]], samples: int) -> str:
+    lines = [
+        "# Model evaluation",
+        "",
+        "## Q&A test split",
+        "",
+        f"{metrics['questions']} questions ({metrics['answers']} reference answers). Perplexity is token-weighted "
+        "over reference answer tokens given the prompt; bits per character compares across tokenizers. ROUGE-L takes "
+        "the best reference per question; CJK text is scored by character.",
+        "",
+        f"Generation: {', '.join(f'{key}={value}' for key, value in metrics['generation'].items())}.",
+        "",
+        *_scope_tables(metrics["variants"], metrics["references"], "###"),
+    ]
     if samples:
         lines += [
-            "## Samples",
+            "### Samples",
             "",
             "| question | reference | " + " | ".join(VARIANT_TITLES[r] for r in answers) + " |",
             "|---|---|" + "---|" * len(answers),
@@ -274,6 +287,7 @@ def render_report(
             cells += [_short(answers[variant][index], 160) or "(empty)" for variant in answers]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += _benchmark_section(metrics["benchmark"])
     if not math.isfinite(sum(r["overall"]["perplexity"] for r in metrics["variants"].values())):
         lines.append("Note: a non-finite perplexity means the model put zero probability on a reference token.")
     return "\n".join(lines)

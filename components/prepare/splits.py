@@ -9,12 +9,11 @@ no answer text can sit in two splits.
 
 import hashlib
 from collections import Counter
-from dataclasses import replace
 from typing import Any
 
 from components.config import PrepareConfig
 from components.near_dup import NearDuplicateIndex
-from components.privacy import scrub_pii
+from components.privacy import scrub_pair
 from components.qa_data import QAPair
 
 SPLITS = ("train", "validation", "test")
@@ -49,15 +48,6 @@ def question_key(pair: QAPair) -> str:
 
 def _exact(text: str) -> str:
     return hashlib.sha256("".join(text.lower().split()).encode()).hexdigest()
-
-
-def scrub_pair(pair: QAPair) -> QAPair:
-    return replace(
-        pair,
-        question=scrub_pii(pair.question),
-        description=scrub_pii(pair.description),
-        answer=scrub_pii(pair.answer),
-    )
 
 
 def split_pairs(pairs: list[QAPair], config: PrepareConfig) -> tuple[dict[str, list[QAPair]], dict[str, Any]]:

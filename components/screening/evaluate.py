@@ -113,7 +113,7 @@ def _misses(ids: list[str], actual: list[Level], predicted: list[Level]) -> list
     ]
 
 
-def _flag_rates(screener: Screener, config: ScreeningConfig, labelled: list[LabelledMessage]) -> dict:
+def _flag_rates(screener: Screener, shared_data: Path, labelled: list[LabelledMessage]) -> dict:
     """Per source: how often its messages are flagged urgent, against the labelled urgent rate.
 
     The flag rate counts every message of the source except the real train split, which the
@@ -122,7 +122,7 @@ def _flag_rates(screener: Screener, config: ScreeningConfig, labelled: list[Labe
     seen = {m.id for m in labelled if m.split == "train"}
     rates = {}
     for source in SOURCES:
-        messages = [m for m in read_source(config.shared_data, source) if m.id not in seen]
+        messages = [m for m in read_source(shared_data, source) if m.id not in seen]
         levels = [verdict.level for verdict in screener.screen_many([m.text for m in messages])]
         flagged = sum(level == "urgent" for level in levels)
         labels = [m.label for m in labelled if m.kind == f"real:{source}"]
@@ -157,11 +157,11 @@ def _flag_section(rates: dict, max_ratio: float) -> list[str]:
     return [*lines, ""]
 
 
-def run(config: ScreeningConfig, screener: Screener, out_dir: Path) -> ScreenerEvaluation:
+def run(config: ScreeningConfig, shared_data: Path, screener: Screener, out_dir: Path) -> ScreenerEvaluation:
     """Score both frozen test splits and every real source's flag rate; write metrics and report."""
     metrics: dict = {"test_split": {}, "real_test_split": {}}
     report = ["# Urgent-case screening: evaluation", ""]
-    real, real_absent = load_real(config)
+    real, real_absent = load_real(config, shared_data)
     for language, messages in load_sets(config).items():
         for key, title, pool in (
             ("test_split", "Frozen written test split", messages),
@@ -179,7 +179,7 @@ def run(config: ScreeningConfig, screener: Screener, out_dir: Path) -> ScreenerE
             report += _section(f"{title}, {language}", result)
     if real_absent is None:
         labelled = [m for messages in real.values() for m in messages]
-        metrics["sources"] = _flag_rates(screener, config, labelled)
+        metrics["sources"] = _flag_rates(screener, shared_data, labelled)
         report += _flag_section(metrics["sources"], MAX_FLAG_RATIO)
     else:
         metrics["real_test_split"] = {"skipped": real_absent}

@@ -54,17 +54,17 @@ class TrainedScreener:
     manifest: dict
 
 
-def load_real(config: ScreeningConfig) -> tuple[dict[Language, list[LabelledMessage]], str | None]:
+def load_real(config: ScreeningConfig, shared_data: Path) -> tuple[dict[Language, list[LabelledMessage]], str | None]:
     """The labelled real messages per language with their texts, or ({}, why) when the shared data is absent."""
     labels = load_real_labels(config.real_labels)
     absent = [
-        str(source_path(config.shared_data, source))
+        str(source_path(shared_data, source))
         for source in sorted({label.source for label in labels})
-        if not source_path(config.shared_data, source).is_file()
+        if not source_path(shared_data, source).is_file()
     ]
     if absent:
         return {}, f"the shared public data is absent ({', '.join(absent)} not found)"
-    return by_language(real_messages(labels, config.shared_data)), None  # type: ignore[return-value]
+    return by_language(real_messages(labels, shared_data)), None  # type: ignore[return-value]
 
 
 def load_sets(config: ScreeningConfig) -> dict[Language, list[LabelledMessage]]:
@@ -196,10 +196,10 @@ def train_language(
     return heads, report
 
 
-def run(config: ScreeningConfig, out_dir: Path) -> TrainedScreener:
+def run(config: ScreeningConfig, shared_data: Path, out_dir: Path) -> TrainedScreener:
     """Train every language's scorer and write them, with a manifest, to `out_dir` in one move."""
     sets = load_sets(config)
-    real, real_absent = load_real(config)
+    real, real_absent = load_real(config, shared_data)
     languages = {}
     trained = []
     for language, messages in sets.items():

@@ -6,6 +6,7 @@ from itertools import product
 import pytest
 
 from components import prepare
+from components.benchmark import Benchmark
 from components.config import load_params
 from components.errors import PsyllmError
 from components.near_dup import shingles
@@ -15,6 +16,7 @@ from components.qa_data import load_qa
 from tests.conftest import PROJECT_ROOT
 
 CONFIG = load_params(PROJECT_ROOT / "params.yaml").profiles["default"].prepare
+NO_BENCHMARK = Benchmark(questions=[], manifest={"version": "none", "sources": {}})
 
 
 def exact_key(text: str) -> str:
@@ -129,12 +131,14 @@ def test_bad_input_leaves_previous_outputs_intact(tmp_path):
     pages.write_text(json.dumps({"url": "http://x/", "text": ENGLISH * 2, "sha256": "1"}) + "\n")
     sources = [PROJECT_ROOT / "data/sample_qa/en.jsonl"]
     config = CONFIG.model_copy(update={"qa_sources": sources})
-    first = prepare.run(config, pages, tmp_path / "out")
+    first = prepare.run(config, pages, NO_BENCHMARK, tmp_path / "out")
     before = {path: path.read_bytes() for path in (tmp_path / "out").rglob("*.json*")}
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"question": "ok?", "answer": "fine"}\n{"question": "no answer"}\n')
     with pytest.raises(PsyllmError, match=r"broken\.jsonl:2"):
-        prepare.run(config.model_copy(update={"qa_sources": [*sources, broken]}), pages, tmp_path / "out")
+        prepare.run(
+            config.model_copy(update={"qa_sources": [*sources, broken]}), pages, NO_BENCHMARK, tmp_path / "out"
+        )
     assert {path: path.read_bytes() for path in (tmp_path / "out").rglob("*.json*")} == before
     assert first.stats["qa"]["pairs_in"] == 85
     assert not list((tmp_path / "out").rglob("*.tmp"))

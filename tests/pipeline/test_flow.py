@@ -14,7 +14,7 @@ from components import registry
 from components.lineage import data_hashes
 from components.registry import CHALLENGER, CHAMPION, MODEL_NAME
 from components.run_lock import run_lock
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, SHARED_DATA
 from tests.pipeline.project import BIN, change_profile, clone_project, copy_project, kill_group, run, start
 
 
@@ -33,11 +33,22 @@ def test_the_flow_registered_the_evaluated_model_with_its_lineage(smoke_project)
     assert tags["psyllm.data.data/prepared/qa"] == hashes["data/prepared/qa"]
     assert tags["psyllm.data.data/models/finetuned"] == hashes["data/models/finetuned"]
     assert len(tags["psyllm.prefect_flow_run"]) == 36  # a Prefect flow-run UUID
+    frozen = json.loads((smoke_project / "data/benchmark/frozen.json").read_text())
+    assert tags["psyllm.benchmark_version"] == frozen["version"]  # what its benchmark numbers may be compared with
+    assert tags["psyllm.benchmark_questions_per_source"] == ("4" if SHARED_DATA.is_dir() else "none")
 
     variants = json.loads((smoke_project / "data/eval/models/metrics.json").read_text())["variants"]
     assert float(tags["metric.perplexity"]) == pytest.approx(variants["finetuned_pretrained"]["overall"]["perplexity"])
     assert float(tags["base_metric.perplexity"]) == pytest.approx(variants["base"]["overall"]["perplexity"])
-    for section in ("## Intended use", "## Limits", "## Data", "## Evaluation", "## Lineage", "| base model |"):
+    for section in (
+        "## Intended use",
+        "## Limits",
+        "## Data",
+        "## Evaluation",
+        "## Lineage",
+        "| base model |",
+        "Real benchmark `",
+    ):
         assert section in version.description
     for run_tag in ("psyllm.prefect_flow_run", "psyllm.mlflow_parent_run"):  # the card links both runs
         assert f"- {run_tag}: `{tags[run_tag]}`" in version.description
@@ -50,7 +61,16 @@ def test_the_flow_registered_the_evaluated_model_with_its_lineage(smoke_project)
 
     parent = client.get_run(tags["psyllm.mlflow_parent_run"])
     assert parent.info.status == "FINISHED"
-    stages = ("crawl", "prepare", "pretrain", "finetune", "evaluate", "train_screener", "evaluate_screener")
+    stages = (
+        "crawl",
+        "benchmark",
+        "prepare",
+        "pretrain",
+        "finetune",
+        "evaluate",
+        "train_screener",
+        "evaluate_screener",
+    )
     assert all(parent.data.metrics[f"stage_seconds.{stage}"] >= 0 for stage in stages)  # each stage's wall time
     assert parent.data.tags["psyllm.git_commit"] == tags["psyllm.git_commit"]
     assert parent.data.tags["psyllm.data.data/prepared/qa"] == hashes["data/prepared/qa"]

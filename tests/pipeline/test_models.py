@@ -6,6 +6,7 @@ import math
 import mlflow
 import pytest
 
+from components.benchmark import load_benchmark
 from components.config import load_params
 from components.modelling.prompt import PromptTemplate
 from components.modelling.stored_generation import load_generation
@@ -30,7 +31,30 @@ def test_evaluation_has_every_row_per_language_and_overall(evaluation, smoke_pro
             assert 0 <= scope["rouge_l"] <= 1 and 0 <= scope["distinct_2"] <= 1
     assert evaluation["references"]["zh"]["distinct_1"] > 0
     report = (smoke_project / "data/eval/models/report.md").read_text()
-    assert "domain pretrain + fine-tune" in report and "## Samples" in report and "reference answers" in report
+    assert "domain pretrain + fine-tune" in report and "### Samples" in report and "reference answers" in report
+
+
+def test_every_variant_is_scored_on_the_real_benchmark_and_each_number_can_be_recomputed(evaluation, smoke_project):
+    benchmark = evaluation["benchmark"]
+    if "skipped" in benchmark:
+        pytest.skip(f"real benchmark not scored: {benchmark['skipped']}")
+    built = load_benchmark(smoke_project / "data/benchmark")
+    assert benchmark["version"] == built.version and tuple(benchmark["variants"]) == VARIANTS
+    records = [json.loads(line) for line in (smoke_project / "data/eval/models/questions.jsonl").open()]
+    for variant in VARIANTS:
+        scored = [r for r in records if r["set"] == "benchmark" and r["variant"] == variant]
+        assert len(scored) == benchmark["variants"][variant]["overall"]["questions"] == 8  # 4 per source
+        perplexity = math.exp(sum(r["nll"] for r in scored) / sum(r["tokens"] for r in scored))
+        assert perplexity == pytest.approx(benchmark["variants"][variant]["overall"]["perplexity"])
+    for variant in ("finetuned_base", "finetuned_pretrained"):
+        for change in benchmark["changes_from_base"][variant].values():
+            for name in ("perplexity", "rouge_l"):
+                assert change[name]["low"] <= change[name]["value"] <= change[name]["high"]
+    report = (smoke_project / "data/eval/models/report.md").read_text()
+    assert f"## Real benchmark {built.version}" in report and "paired bootstrap" in report
+    written = report + (smoke_project / "data/eval/models/questions.jsonl").read_text()
+    long_texts = [text for q in built.questions for text in (q.question, q.description) if len(text) > 40]
+    assert not any(text in written for text in long_texts)  # the texts stay in the shared data
 
 
 def test_fine_tuning_lowers_test_perplexity_below_the_base_model(evaluation):

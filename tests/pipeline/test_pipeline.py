@@ -22,9 +22,9 @@ def test_smoke_run_produces_every_output(smoke_project):
 
 
 def test_status_is_clean_but_the_crawl_and_profile_is_tracked(smoke_project):
-    """Only the crawl is stale after a run: it always recrawls, so scheduled runs see today's pages."""
+    """Only the crawl and the benchmark are stale after a run: both reread their sources on every run."""
     status = run(smoke_project, str(BIN / "dvc"), "status", "--json")
-    assert json.loads(status.stdout) == {"crawl": ["always changed"]}
+    assert json.loads(status.stdout) == {"crawl": ["always changed"], "benchmark": ["always changed"]}
     lock = (smoke_project / "dvc.lock").read_text()
     assert "profile: smoke" in lock
 
@@ -41,9 +41,9 @@ def test_a_stage_is_stale_only_when_a_setting_it_reads_changes(smoke_project, tm
         return set(json.loads(status.stdout))
 
     # Another profile's model and training: nothing the smoke pipeline reads.
-    assert stale_after({"model": {"seed": 7}, "training": {"max_steps": 5}}, "paper") == {"crawl"}
+    assert stale_after({"model": {"seed": 7}, "training": {"max_steps": 5}}, "paper") == {"crawl", "benchmark"}
     # The active profile's fine-tune: fine-tune and the evaluation that reads its settings, not pretrain.
-    assert stale_after({"finetune": {"patience": 5}}, "smoke") == {"crawl", "finetune", "evaluate"}
+    assert stale_after({"finetune": {"patience": 5}}, "smoke") == {"crawl", "benchmark", "finetune", "evaluate"}
 
 
 def test_killed_crawl_resumes_through_dvc_repro(tmp_path):
