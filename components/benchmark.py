@@ -19,11 +19,9 @@ from the sources they come from, then fails if any remaining training text is a 
 (MinHash Jaccard ≥ 0.8) of a benchmark question or answer.
 """
 
-import csv
 import hashlib
 import json
 import logging
-import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -34,7 +32,8 @@ from components.errors import PsyllmError
 from components.jsonl import read_json, read_jsonl, write_json, write_jsonl
 from components.near_dup import NearDuplicateIndex
 from components.privacy import scrub_pair
-from components.qa_data import QAPair, load_qa
+from components.qa_data import QAPair, counselchat_rows, counselchat_source, load_qa, qa_pair
+from components.text import normalize_text
 
 BenchmarkSource = Literal["counselchat", "psyqa"]
 BENCHMARK_SOURCES: tuple[BenchmarkSource, ...] = get_args(BenchmarkSource)
@@ -138,26 +137,27 @@ def _questions(source: BenchmarkSource, grouped: dict[tuple[str, str, str], list
     return questions
 
 
-def _counselchat_splits(path: Path) -> dict[str, str]:
-    """questionID → the CSV's own split (no id spans two splits in the released file)."""
-    csv.field_size_limit(sys.maxsize)
-    with path.open(encoding="utf-8", newline="") as handle:
-        return {row["questionID"].strip(): row["split"] for row in csv.DictReader(handle)}
-
-
 def _read_counselchat(path: Path) -> list[BenchmarkQuestion]:
-    split_of = _counselchat_splits(path)
-    pairs = load_qa(path)
-    train = [pair for pair in pairs if split_of.get(pair.question_id) not in _COUNSELCHAT_HELD_OUT]
+    rows = list(counselchat_rows(path))
+    train_texts = {
+        normalize_text(text)
+        for row in rows
+        if row.split not in _COUNSELCHAT_HELD_OUT
+        for text in (row.answer, _question_text(row.question, row.description))
+    }
     train_index = NearDuplicateIndex(NEAR_DUPLICATE, _PERMUTATIONS)
-    for number, pair in enumerate(train):
-        train_index.add(f"a{number}", pair.answer)
-        train_index.add(f"q{number}", _question_text(pair.question, pair.description))
+    for number, text in enumerate(sorted(train_texts)):
+        train_index.add(str(number), text)
+    source = counselchat_source(path)
+    candidates = [
+        qa_pair(row.question_id, row.question, row.description, row.answer, source)
+        for row in rows
+        if row.split in _COUNSELCHAT_HELD_OUT
+    ]
     held_out = [
         scrub_pair(pair)
-        for pair in pairs
-        if split_of.get(pair.question_id) in _COUNSELCHAT_HELD_OUT
-        and not train_index.similar(pair.answer)
+        for pair in candidates
+        if not train_index.similar(pair.answer)
         and not train_index.similar(_question_text(pair.question, pair.description))
     ]
     return _questions("counselchat", _grouped(held_out))

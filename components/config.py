@@ -303,7 +303,6 @@ class PromotionPolicy(StrictModel):
 
     min_perplexity_gain: Annotated[float, Field(ge=0, lt=1)]
     max_rouge_l_drop: Annotated[float, Field(ge=0, le=1)]
-    min_rouge_l: Annotated[float, Field(ge=0, le=1)]
     screening_min_recall: Annotated[float, Field(ge=0, le=1)]
     screening_min_precision: Annotated[float, Field(ge=0, le=1)]
     screening_real_min_recall: Annotated[float, Field(ge=0, le=1)]

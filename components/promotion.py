@@ -1,21 +1,25 @@
 """The promotion gate: is a newly trained model (the challenger) fit to replace the champion?
 
-A pure function of the challenger's metrics, the champion's (if there is one) and a policy
-from params, so it can be tested on constructed cases and audited from its recorded reasons.
-It promotes only when every check passes, and a missing or non-finite metric is a failed
-check, never a pass: a failed, partial or missing evaluation can never promote.
+A pure function of the evidence, the screening evaluation and a policy from params, so it can be
+tested on constructed cases and audited from its recorded reasons. It promotes only when every
+check passes; missing evidence is a failed check, never a pass, so a failed, partial or missing
+evaluation can never promote.
 
-With a champion, the challenger must lower test perplexity by `min_perplexity_gain` (relative)
-and may not lose more than `max_rouge_l_drop` of ROUGE-L (absolute; ROUGE-L is in [0, 1]).
-Without one, it must beat the base model's perplexity by the same margin and reach
-`min_rouge_l`. Either way, the screening evaluation must meet its recall and precision bars in every
-language on both frozen test splits, the written messages and the real ones: an answer
-model is never promoted beside a weak safety net.
+The evidence is the challenger against a reference (the champion, or with none the base model)
+on the same questions, scored in the same run: the real benchmark where it is present, else the
+Q&A test split, named in the reasons. Comparing with numbers recorded when the champion was
+evaluated would compare two test sets after a retraining. The challenger must lower perplexity
+by more than `min_perplexity_gain` with the whole paired 95 % interval of the change below it,
+and the lower end of its ROUGE-L change's interval must stay above −`max_rouge_l_drop`: a gain
+inside the noise does not promote. The screening evaluation must also meet its recall and
+precision bars in every language on both frozen test splits, the written messages and the real
+ones: an answer model is never promoted beside a weak safety net.
 """
 
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from components.config import PromotionPolicy
 
@@ -30,57 +34,70 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """The challenger against its reference on one question set, or why there is no comparison.
+
+    `changes` is `scoring.compare`'s overall scope: `perplexity` (relative change) and `rouge_l`
+    (mean difference), each a `{value, low, high}` interval.
+    """
+
+    question_set: str  # e.g. "real benchmark real-v1, 10 questions per source"
+    reference: str  # "champion v3" or "base model"
+    changes: Mapping[str, Any] | None
+    problem: str | None = None
+
+
+def _interval(change: Mapping[str, Any] | None) -> tuple[float, float, float] | None:
+    if not isinstance(change, Mapping):
+        return None
+    values = tuple(change.get(key) for key in ("value", "low", "high"))
+    if all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+        return values  # type: ignore[return-value]
+    return None
+
+
+def _model_checks(evidence: Evidence, policy: PromotionPolicy) -> list[tuple[bool, str]]:
+    where = f"vs {evidence.reference} on {evidence.question_set}"
+    if evidence.problem is not None or evidence.changes is None:
+        return [(False, f"perplexity and ROUGE-L {where}: {evidence.problem or 'no comparison'}")]
+    checks = []
+    perplexity = _interval(evidence.changes.get("perplexity"))
+    if perplexity is None:
+        checks.append((False, f"perplexity {where}: missing"))
+    else:
+        value, low, high = perplexity
+        checks.append(
+            (
+                high < -policy.min_perplexity_gain,
+                f"perplexity {where}: {value:+.1%} [{low:+.1%}, {high:+.1%}] "
+                f"(needs the whole interval below {-policy.min_perplexity_gain:+.1%})",
+            )
+        )
+    rouge = _interval(evidence.changes.get("rouge_l"))
+    if rouge is None:
+        checks.append((False, f"ROUGE-L {where}: missing"))
+    else:
+        value, low, high = rouge
+        checks.append(
+            (
+                low > -policy.max_rouge_l_drop,
+                f"ROUGE-L {where}: {value:+.4f} [{low:+.4f}, {high:+.4f}] "
+                f"(needs the lower end above {-policy.max_rouge_l_drop:+.4f})",
+            )
+        )
+    return checks
+
+
 def _number(metrics: Metrics | None, name: str) -> float | None:
     value = None if metrics is None else metrics.get(name)
     return value if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def judge_challenger(
-    challenger: Metrics,
-    champion: Metrics | None,
-    base: Metrics | None,
-    screening: Mapping[str, Mapping[str, Metrics]],
-    policy: PromotionPolicy,
-) -> Decision:
-    """Check the challenger against the champion (or, with none, the base model and the minimums).
-
-    `challenger`, `champion` and `base` hold overall `perplexity` and `rouge_l`; `screening` maps
-    each frozen test split (`written`, `real`) and language to its `urgent_recall` and
-    `urgent_precision`.
-    """
+def _screening_checks(
+    screening: Mapping[str, Mapping[str, Metrics]], policy: PromotionPolicy
+) -> list[tuple[bool, str]]:
     checks: list[tuple[bool, str]] = []
-    perplexity = _number(challenger, "perplexity")
-    rouge = _number(challenger, "rouge_l")
-    reference_name = "champion" if champion is not None else "base model"
-    reference = champion if champion is not None else base
-    reference_perplexity = _number(reference, "perplexity")
-    if perplexity is None or reference_perplexity is None:
-        missing = "challenger" if perplexity is None else reference_name
-        checks.append((False, f"perplexity: missing for the {missing}"))
-    else:
-        ceiling = reference_perplexity * (1 - policy.min_perplexity_gain)
-        checks.append(
-            (
-                perplexity <= ceiling,
-                f"perplexity {perplexity:.3f} vs {reference_name} {reference_perplexity:.3f} "
-                f"(needs ≤ {ceiling:.3f}, {policy.min_perplexity_gain:.0%} lower)",
-            )
-        )
-    if rouge is None:
-        checks.append((False, "ROUGE-L: missing for the challenger"))
-    elif champion is not None:
-        champion_rouge = _number(champion, "rouge_l")
-        if champion_rouge is None:
-            checks.append((False, "ROUGE-L: missing for the champion"))
-        else:
-            floor = champion_rouge - policy.max_rouge_l_drop
-            checks.append(
-                (rouge >= floor, f"ROUGE-L {rouge:.4f} vs champion {champion_rouge:.4f} (needs ≥ {floor:.4f})")
-            )
-    else:
-        checks.append(
-            (rouge >= policy.min_rouge_l, f"ROUGE-L {rouge:.4f} (needs ≥ {policy.min_rouge_l:.4f}, no champion)")
-        )
     bars = {
         "written": (policy.screening_min_recall, policy.screening_min_precision),
         "real": (policy.screening_real_min_recall, policy.screening_real_min_precision),
@@ -97,5 +114,17 @@ def judge_challenger(
                     checks.append((False, f"{label}: missing"))
                 else:
                     checks.append((value >= bar, f"{label} {value:.3f} (needs ≥ {bar:.3f})"))
+    return checks
+
+
+def judge_challenger(
+    evidence: Evidence, screening: Mapping[str, Mapping[str, Metrics]], policy: PromotionPolicy
+) -> Decision:
+    """Check the challenger's evidence and the screening evaluation against the policy.
+
+    `screening` maps each frozen test split (`written`, `real`) and language to its
+    `urgent_recall` and `urgent_precision`.
+    """
+    checks = _model_checks(evidence, policy) + _screening_checks(screening, policy)
     reasons = [f"{'pass' if passed else 'FAIL'}: {text}" for passed, text in checks]
     return Decision(promote=all(passed for passed, _ in checks), reasons=reasons)

@@ -60,7 +60,8 @@ def load_qa(path: Path) -> list[QAPair]:
         raise PsyllmError(f"{path}: not valid UTF-8 near byte {bad.start}") from bad
 
 
-def _pair(question_id: str, question: str, description: str, answer: str, source: str) -> QAPair:
+def qa_pair(question_id: str, question: str, description: str, answer: str, source: str) -> QAPair:
+    """A normalised pair with its language identified, as every reader makes it."""
     question, description, answer = (normalize_text(part) for part in (question, description, answer))
     return QAPair(
         question_id=question_id,
@@ -108,17 +109,28 @@ def _psyqa(path: Path) -> Iterator[QAPair]:
                 raise PsyllmError(f"{answer_where}: expected an object with answer_text")
             text = _answer_or_skip(answer.get("answer_text"), "answer_text", answer_where)
             if text is not None:
-                yield _pair(str(item["questionID"]), question, description, text, source)
+                yield qa_pair(str(item["questionID"]), question, description, text, source)
 
 
-def _counselchat(path: Path) -> Iterator[QAPair]:
+@dataclass(frozen=True)
+class CounselChatRow:
+    """One CounselChat answer row, HTML stripped, before normalisation and language identification."""
+
+    question_id: str
+    question: str
+    description: str
+    answer: str
+    split: str  # the CSV's own split column ("" in exports without one)
+
+
+def counselchat_rows(path: Path) -> Iterator[CounselChatRow]:
+    """Every answered row of a CounselChat CSV; blank answers are skipped with a warning."""
     csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [column for column in _COUNSELCHAT_COLUMNS if column not in (reader.fieldnames or [])]
         if missing:
             raise PsyllmError(f"{path}: not a CounselChat CSV, missing columns {', '.join(missing)}")
-        source = f"counselchat:{path.stem}"
         for row in reader:
             where = f"{path}:{reader.line_num}"
             if None in row:
@@ -131,7 +143,18 @@ def _counselchat(path: Path) -> Iterator[QAPair]:
                 continue
             title = strip_html(row["questionTitle"] or "")
             body = strip_html(row["questionText"] or "")
-            yield _pair(question_id, title or body, body if title else "", answer, source)
+            yield CounselChatRow(question_id, title or body, body if title else "", answer, row.get("split") or "")
+
+
+def counselchat_source(path: Path) -> str:
+    """The `source` of the pairs `load_qa` reads from a CounselChat CSV."""
+    return f"counselchat:{path.stem}"
+
+
+def _counselchat(path: Path) -> Iterator[QAPair]:
+    source = counselchat_source(path)
+    for row in counselchat_rows(path):
+        yield qa_pair(row.question_id, row.question, row.description, row.answer, source)
 
 
 def _plain_jsonl(path: Path) -> Iterator[QAPair]:
@@ -148,4 +171,4 @@ def _plain_jsonl(path: Path) -> Iterator[QAPair]:
         question_id = record.get("question_id")
         if question_id is None:
             question_id = hashlib.sha1(normalize_text(question).encode()).hexdigest()[:12]
-        yield _pair(str(question_id), question, description, answer, source)
+        yield qa_pair(str(question_id), question, description, answer, source)

@@ -3,8 +3,9 @@
 `register` turns the evaluated fine-tuned model into a registry version with the alias
 `challenger`: its metrics, the base model's, lineage tags and a model card. A model folder
 already registered (same content digest) is not registered again, so rerunning an unchanged
-pipeline adds no version. `gate` applies the promotion policy (components/promotion.py) to the
-challenger and moves `champion` only when every check passes; the verdict is recorded either way.
+pipeline adds no version. `gate` gathers the evidence (the challenger and the champion on the same
+questions, components/gate_evidence.py), applies the promotion policy (components/promotion.py) and
+moves `champion` only when every check passes; the verdict is recorded either way.
 """
 
 from dataclasses import dataclass
@@ -127,13 +128,11 @@ def gate(params: Params) -> GateOutcome:
     if champion is not None and champion.number == challenger.number:
         decision = Decision(promote=False, reasons=[f"version {challenger.number} is already the champion"])
         return GateOutcome(challenger, champion, decision)
-    decision = judge_challenger(
-        challenger.metrics,
-        champion.metrics if champion is not None else None,
-        challenger.base_metrics or None,
-        screening_results(params),
-        params.promotion,
-    )
+    from components.gate_evidence import gather_evidence  # scoring a champion needs torch; register does not
+
+    variant = challenger_variant(params.active().evaluate.variants)
+    evidence = gather_evidence(params, challenger, variant, champion)
+    decision = judge_challenger(evidence, screening_results(params), params.promotion)
     registry.record_decision(challenger.number, decision.promote, decision.reasons)
     if decision.promote:
         registry.move_alias(registry.CHAMPION, challenger.number, "passed the promotion gate", GATE_ACTOR)

@@ -24,7 +24,7 @@ import torch
 from components.benchmark import Benchmark, load_benchmark
 from components.config import EvaluateConfig, FinetuneConfig, GenerationConfig, ModelConfig, Paths, Profile
 from components.errors import PsyllmError
-from components.jsonl import write_atomic, write_json, write_jsonl
+from components.jsonl import read_jsonl, write_atomic, write_json, write_jsonl
 from components.metrics import distinct_n
 from components.modelling.base_model import load_model, step_base, use_cpu_threads
 from components.modelling.prompt import TEMPLATE_FILE, PromptTemplate
@@ -139,10 +139,46 @@ def _benchmark_metrics(
     return metrics
 
 
+def evaluation_sets(profile: Profile, paths: Paths) -> dict[str, Questions]:
+    """The questions every model is scored on: `test_split`, and `benchmark` where a source is present."""
+    config = profile.evaluate
+    sets = {"test_split": select_questions(load_qa(paths.qa / "test.jsonl"), config.max_questions)}
+    if not sets["test_split"]:
+        raise PsyllmError(f"{paths.qa / 'test.jsonl'}: no test questions to evaluate")
+    if benchmark_questions := _benchmark_questions(load_benchmark(paths.benchmark), config):
+        sets["benchmark"] = benchmark_questions
+    return sets
+
+
+def score_model(
+    source: str, template: PromptTemplate, sets: dict[str, Questions], profile: Profile
+) -> dict[str, list[QuestionScore]]:
+    """One model's records on each set, asked with `template` and decoded with the profile's settings."""
+    use_cpu_threads(profile.model)
+    model, tokenizer = load_model(source)
+    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    return {
+        name: score_questions(
+            model, tokenizer, template, questions, profile.finetune, profile.generation, profile.evaluate.batch_size
+        )
+        for name, questions in sets.items()
+    }
+
+
+def read_records(folder: Path) -> dict[str, dict[str, list[QuestionScore]]]:
+    """The per-question records `run` wrote, by set and variant."""
+    if not (folder / RECORDS_FILE).is_file():
+        raise PsyllmError(f"{folder / RECORDS_FILE}: missing; run `psyllm evaluate` (or `psyllm run`) first")
+    records: dict[str, dict[str, list[QuestionScore]]] = defaultdict(lambda: defaultdict(list))
+    for _, record in read_jsonl(folder / RECORDS_FILE):
+        name, variant = record.pop("set"), record.pop("variant")
+        records[name][variant].append(QuestionScore(**record))
+    return records
+
+
 def run(profile: Profile, paths: Paths) -> ModelEvaluation:
     """Score every variant of `evaluate.variants` on both sets; write metrics, records and report."""
     model_config, finetune, generation, config = profile.model, profile.finetune, profile.generation, profile.evaluate
-    use_cpu_threads(model_config)
     sources = {
         variant: variant_source(variant, model_config, paths.cache, paths.corpus, paths.qa, paths.finetuned)
         for variant in config.variants
@@ -150,21 +186,12 @@ def run(profile: Profile, paths: Paths) -> ModelEvaluation:
     for variant, source in sources.items():  # before any scoring, so a stale model fails at once
         if variant != "base":
             _check_stored_generation(Path(source), generation)
-    sets = {"test_split": select_questions(load_qa(paths.qa / "test.jsonl"), config.max_questions)}
-    if not sets["test_split"]:
-        raise PsyllmError(f"{paths.qa / 'test.jsonl'}: no test questions to evaluate")
+    sets = evaluation_sets(profile, paths)
     benchmark = load_benchmark(paths.benchmark)
-    if benchmark_questions := _benchmark_questions(benchmark, config):
-        sets["benchmark"] = benchmark_questions
     scores: dict[str, dict[str, list[QuestionScore]]] = defaultdict(dict)
     for variant, source in sources.items():
-        model, tokenizer = load_model(source)
-        model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
-        template = _template(variant, source, finetune)
-        for name, questions in sets.items():
-            scores[name][variant] = score_questions(
-                model, tokenizer, template, questions, finetune, generation, config.batch_size
-            )
+        for name, records in score_model(source, _template(variant, source, finetune), sets, profile).items():
+            scores[name][variant] = records
     test_split = sets["test_split"]
     metrics = {
         "variants": {variant: summarize(records) for variant, records in scores["test_split"].items()},

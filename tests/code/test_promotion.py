@@ -1,16 +1,17 @@
-"""The promotion gate on constructed metric pairs: it promotes only when every check passes."""
+"""The promotion gate on constructed per-question records: it promotes only on evidence, with every check passed."""
 
 import math
 
+import numpy as np
 import pytest
 
 from components.config import PromotionPolicy
-from components.promotion import judge_challenger
+from components.modelling.scoring import QuestionScore, compare
+from components.promotion import Evidence, judge_challenger
 
 POLICY = PromotionPolicy(
     min_perplexity_gain=0.02,
     max_rouge_l_drop=0.005,
-    min_rouge_l=0.05,
     screening_min_recall=0.95,
     screening_min_precision=0.85,
     screening_real_min_recall=0.95,
@@ -22,70 +23,84 @@ WRITTEN = {
 }
 REAL = {"en": {"urgent_recall": 0.96, "urgent_precision": 0.8}, "zh": {"urgent_recall": 1.0, "urgent_precision": 0.76}}
 SAFE = {"written": WRITTEN, "real": REAL}
-CHAMPION = {"perplexity": 30.0, "rouge_l": 0.12}
-BASE = {"perplexity": 42.0, "rouge_l": 0.09}
+SET = "the real benchmark real-v1 (10 questions per source)"
 
 
-def test_a_better_challenger_is_promoted_with_every_check_recorded():
-    decision = judge_challenger({"perplexity": 29.0, "rouge_l": 0.118}, CHAMPION, BASE, SAFE, POLICY)
-    assert decision.promote
+def records(per_token_nll: np.ndarray, rouge: np.ndarray, tokens: np.ndarray) -> list[QuestionScore]:
+    return [
+        QuestionScore(f"q{i}", "en" if i % 2 else "zh", float(n * t), int(t), int(t) * 3, float(r), "answer")
+        for i, (n, r, t) in enumerate(zip(per_token_nll, rouge, tokens, strict=True))
+    ]
+
+
+def evidence_from(perplexity_ratio: float, rouge_gain: float, noise: float, seed: int = 0) -> Evidence:
+    """A challenger whose per-token NLL and ROUGE-L differ from the champion's by a known amount plus noise."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(80, 400, size=100)
+    champion_nll, champion_rouge = rng.normal(3.0, 0.4, size=100), rng.uniform(0.05, 0.3, size=100)
+    challenger_nll = champion_nll + math.log(perplexity_ratio) + rng.normal(0, noise, size=100)
+    challenger_rouge = champion_rouge + rouge_gain + rng.normal(0, noise / 10, size=100)
+    changes = compare(records(challenger_nll, challenger_rouge, tokens), records(champion_nll, champion_rouge, tokens))
+    return Evidence(SET, "champion v1", changes["overall"])
+
+
+def test_a_clear_gain_on_the_same_questions_promotes_and_quotes_its_intervals():
+    decision = judge_challenger(evidence_from(0.90, 0.01, noise=0.05), SAFE, POLICY)
+    assert decision.promote, decision.reasons
     assert len(decision.reasons) == 2 + 2 * (len(WRITTEN) + len(REAL))
-    assert all(r.startswith("pass: ") for r in decision.reasons)
-    assert "vs champion 30.000 (needs ≤ 29.400" in decision.reasons[0]
+    assert decision.reasons[0].startswith(f"pass: perplexity vs champion v1 on {SET}: -10.")
+    assert "(needs the whole interval below -2.0%)" in decision.reasons[0] and "[" in decision.reasons[1]
+
+
+def test_a_gain_inside_the_noise_does_not_promote():
+    decision = judge_challenger(evidence_from(0.97, 0.0, noise=0.6), SAFE, POLICY)
+    assert not decision.promote
+    assert decision.reasons[0].startswith("FAIL: perplexity")
+
+
+def test_a_certain_gain_smaller_than_the_margin_does_not_promote():
+    decision = judge_challenger(evidence_from(0.99, 0.0, noise=0.001), SAFE, POLICY)
+    assert not decision.promote and decision.reasons[0].startswith("FAIL: perplexity")
+
+
+def test_a_rouge_l_loss_beyond_the_allowed_drop_blocks_promotion():
+    decision = judge_challenger(evidence_from(0.90, -0.02, noise=0.05), SAFE, POLICY)
+    assert not decision.promote and decision.reasons[1].startswith("FAIL: ROUGE-L")
 
 
 @pytest.mark.parametrize(
-    ("challenger", "failing"),
+    ("changes", "problem", "failing"),
     [
-        ({"perplexity": 29.5, "rouge_l": 0.13}, "perplexity"),  # better, but by less than 2 %
-        ({"perplexity": 30.0, "rouge_l": 0.12}, "perplexity"),  # equal
-        ({"perplexity": 31.0, "rouge_l": 0.13}, "perplexity"),  # worse
-        ({"perplexity": 25.0, "rouge_l": 0.114}, "ROUGE-L"),  # ROUGE-L fell by more than 0.005
-        ({"perplexity": 25.0}, "ROUGE-L: missing"),
-        ({"rouge_l": 0.2}, "perplexity: missing for the challenger"),
-        ({"perplexity": math.nan, "rouge_l": 0.2}, "perplexity: missing for the challenger"),
-        ({"perplexity": None, "rouge_l": 0.2}, "perplexity: missing for the challenger"),
+        (None, "models compared on different questions or answer tokens", "FAIL: perplexity and ROUGE-L"),
+        ({"perplexity": {"value": math.nan, "low": -0.2, "high": -0.1}, "rouge_l": None}, None, "FAIL: perplexity"),
+        ({"perplexity": {"value": -0.1, "low": -0.2, "high": -0.05}}, None, "FAIL: ROUGE-L"),
     ],
 )
-def test_a_challenger_that_is_not_better_or_not_fully_measured_is_not_promoted(challenger, failing):
-    decision = judge_challenger(challenger, CHAMPION, BASE, SAFE, POLICY)
+def test_missing_or_incomparable_evidence_never_promotes(changes, problem, failing):
+    decision = judge_challenger(Evidence(SET, "champion v1", changes, problem), SAFE, POLICY)
     assert not decision.promote
-    assert any(reason.startswith(f"FAIL: {failing}") for reason in decision.reasons), decision.reasons
+    assert any(reason.startswith(failing) for reason in decision.reasons), decision.reasons
+    if problem:
+        assert problem in decision.reasons[0]
 
 
 def test_screening_below_its_bar_or_missing_blocks_promotion():
-    better = {"perplexity": 20.0, "rouge_l": 0.2}
+    better = evidence_from(0.8, 0.02, noise=0.05)
     weak = {"written": {**WRITTEN, "zh": {"urgent_recall": 0.97, "urgent_precision": 0.83}}, "real": REAL}
-    decision = judge_challenger(better, CHAMPION, BASE, weak, POLICY)
+    decision = judge_challenger(better, weak, POLICY)
     assert not decision.promote
     assert "FAIL: screening written zh urgent precision 0.830 (needs ≥ 0.850)" in decision.reasons
-    assert not judge_challenger(better, CHAMPION, BASE, {}, POLICY).promote
+    assert not judge_challenger(better, {}, POLICY).promote
     partial = {"written": {"en": {"urgent_recall": 0.99}}, "real": REAL}
-    reasons = judge_challenger(better, CHAMPION, BASE, partial, POLICY).reasons
-    assert "FAIL: screening written en urgent precision: missing" in reasons
+    assert "FAIL: screening written en urgent precision: missing" in judge_challenger(better, partial, POLICY).reasons
 
 
 def test_the_real_split_has_its_own_bars_and_must_be_there():
-    better = {"perplexity": 20.0, "rouge_l": 0.2}
+    better = evidence_from(0.8, 0.02, noise=0.05)
     precise_enough = {"written": WRITTEN, "real": {**REAL, "en": {"urgent_recall": 0.95, "urgent_precision": 0.75}}}
-    # 0.75 passes the real bar, not the written one
-    assert judge_challenger(better, CHAMPION, BASE, precise_enough, POLICY).promote
+    assert judge_challenger(better, precise_enough, POLICY).promote  # 0.75 passes the real bar, not the written one
     missed = {"written": WRITTEN, "real": {**REAL, "zh": {"urgent_recall": 0.9, "urgent_precision": 0.9}}}
-    decision = judge_challenger(better, CHAMPION, BASE, missed, POLICY)
+    decision = judge_challenger(better, missed, POLICY)
     assert not decision.promote and "FAIL: screening real zh urgent recall 0.900 (needs ≥ 0.950)" in decision.reasons
-    decision = judge_challenger(better, CHAMPION, BASE, {"written": WRITTEN}, POLICY)  # the shared data was absent
+    decision = judge_challenger(better, {"written": WRITTEN}, POLICY)  # the shared data was absent
     assert not decision.promote and "FAIL: screening real: no evaluation" in decision.reasons
-
-
-def test_without_a_champion_the_base_model_and_the_floors_apply():
-    assert judge_challenger({"perplexity": 40.0, "rouge_l": 0.1}, None, BASE, SAFE, POLICY).promote
-    not_below_base = judge_challenger({"perplexity": 41.5, "rouge_l": 0.1}, None, BASE, SAFE, POLICY)
-    assert not not_below_base.promote and "vs base model 42.000" in not_below_base.reasons[0]
-    under_floor = judge_challenger({"perplexity": 30.0, "rouge_l": 0.04}, None, BASE, SAFE, POLICY)
-    assert not under_floor.promote and "no champion" in under_floor.reasons[1]
-    assert not judge_challenger({"perplexity": 30.0, "rouge_l": 0.1}, None, None, SAFE, POLICY).promote
-
-
-def test_a_champion_missing_a_metric_never_lets_a_challenger_through():
-    decision = judge_challenger({"perplexity": 20.0, "rouge_l": 0.2}, {"perplexity": 30.0}, BASE, SAFE, POLICY)
-    assert not decision.promote and "FAIL: ROUGE-L: missing for the champion" in decision.reasons

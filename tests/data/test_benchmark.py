@@ -10,7 +10,7 @@ from components import benchmark
 from components.benchmark import Benchmark, find_leaks, held_out
 from components.errors import PsyllmError
 from components.near_dup import jaccard
-from components.qa_data import QAPair, load_qa
+from components.qa_data import QAPair, counselchat_rows
 from tests.conftest import SHARED_DATA
 
 
@@ -35,12 +35,8 @@ def test_the_benchmark_matches_its_frozen_version_and_is_large_enough(built):
 
 def test_no_benchmark_answer_was_pasted_under_a_counselchat_training_question(built):
     """Exhaustive Jaccard on a sample: the MinHash filter let no cross-split copy through."""
-    split_of = benchmark._counselchat_splits(SHARED_DATA / benchmark.SOURCE_FILES["counselchat"])
-    train_answers = [
-        pair.answer
-        for pair in load_qa(SHARED_DATA / benchmark.SOURCE_FILES["counselchat"])
-        if split_of[pair.question_id] == "train"
-    ]
+    rows = counselchat_rows(SHARED_DATA / benchmark.SOURCE_FILES["counselchat"])
+    train_answers = [row.answer for row in rows if row.split == "train"]
     answers = [answer for question in built.questions if question.source == "counselchat" for answer in question.answers]
     sample = random.Random(0).sample(answers, 40)
     closest = max(jaccard(answer, other) for answer in sample for other in train_answers)

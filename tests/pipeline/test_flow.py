@@ -145,6 +145,11 @@ def test_a_flow_killed_mid_finetune_resumes_from_its_checkpoint_and_the_champion
     assert "finetune (pretrained): 40 steps on" in output and f"resumed from step {step_at_kill}" in output
     new_champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     assert str(new_champion.version) == champion or "promoted to champion" in output
+    # The gate scored the champion on the challenger's questions in this run, and cached its records.
+    reasons = client.get_model_version_by_alias(MODEL_NAME, CHALLENGER).tags["psyllm.gate.reasons"]
+    on = "the real benchmark" if SHARED_DATA.is_dir() else "the Q&A test split"
+    assert f"perplexity vs champion v{champion} on {on}" in reasons
+    assert len(list((project / ".cache/champion_scores").glob("*.jsonl"))) == 1
 
 
 def test_prefect_yaml_is_generated_from_the_one_deployment_definition():
