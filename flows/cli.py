@@ -1,10 +1,11 @@
 """`psyllm`: one verb per pipeline step, plus `run` for the whole graph and the release verbs.
 
-The step verbs come from the table in flows/steps.py (crawl, with its ad-hoc options, is written
-out here); each reads the active profile from params.yaml and calls its component, and DVC's
-stages run exactly these verbs. Each verb imports its own step, so a stage (and `psyllm screen`)
-pays only for the libraries it uses. User errors print one clear line and exit 2; nothing a
-user does should ever show a traceback (set PSYLLM_DEBUG=1 to see one).
+The step verbs come from the table in flows/steps.py (crawl adds options for an ad-hoc crawl,
+which change the active profile's crawl settings for one call); each reads the active profile
+from params.yaml and calls its component, and DVC's stages run exactly these verbs. Each verb
+imports its own step, so a stage (and `psyllm screen`) pays only for the libraries it uses. User
+errors print one clear line and exit 2; nothing a user does should ever show a traceback (set
+PSYLLM_DEBUG=1 to see one).
 """
 
 import logging
@@ -20,7 +21,7 @@ import typer
 from components.config import load_params
 from components.errors import TRANSIENT_EXIT_CODE, PsyllmError, is_transient
 from components.locations import DEBUG_ENV
-from flows.steps import STEPS, Step, run_step
+from flows.steps import STEPS, Step, run_step, step_named
 
 app = typer.Typer(
     name="psyllm",
@@ -64,26 +65,24 @@ def crawl(
     """Fetch psychology articles politely (robots.txt, rate limits) and store their main text.
 
     Without options it crawls what the active profile says: the default and smoke
-    profiles serve data/sample_site on loopback and crawl it over HTTP. A killed crawl
-    rerun with the same output folder resumes without refetching stored pages.
+    profiles serve data/sample_site on loopback and crawl it over HTTP. The options change the
+    active profile's crawl settings for this call only (an ad-hoc crawl of another site). A killed
+    crawl rerun with the same output folder resumes without refetching stored pages.
     """
-    from components import crawl as crawl_step
-
     params = load_params()
-    config = params.active().crawl
+    changes: dict[str, object] = {}
     if seed:
-        config = config.model_copy(update={"sample_site": None, "seeds": seed, "allowed_domains": []})
+        changes |= {"sample_site": None, "seeds": seed, "allowed_domains": []}
     if allow_domain:
-        config = config.model_copy(update={"allowed_domains": allow_domain})
+        changes["allowed_domains"] = allow_domain
     if max_pages is not None:
-        config = config.model_copy(update={"max_pages": max_pages})
-    result = crawl_step.run(config, out or params.paths.crawl)
-    report = result.report
-    typer.echo(
-        f"crawl: {report['pages_stored']} pages in {result.pages_file} "
-        f"(robots skips {report['robots_skips']}, duplicates {report['duplicates']}, "
-        f"off-domain links {report['off_domain_links']}, errors {sum(report['errors'].values())})"
-    )
+        changes["max_pages"] = max_pages
+    profile = params.active()
+    profile = profile.model_copy(update={"crawl": profile.crawl.model_copy(update=changes)})
+    paths = params.paths.model_copy(update={"crawl": out}) if out else params.paths
+    params = params.model_copy(update={"profiles": {**params.profiles, params.profile: profile}, "paths": paths})
+    for line in run_step(step_named("crawl"), params):
+        typer.echo(line)
 
 
 @app.command("freeze-benchmark")
@@ -108,7 +107,8 @@ def _step_command(step: Step) -> Callable[[], None]:
 
 
 for _step in STEPS:
-    app.command(_step.name)(_step_command(_step))
+    if _step.name != "crawl":  # crawl takes options for an ad-hoc crawl, above
+        app.command(_step.name)(_step_command(_step))
 
 
 @app.command()

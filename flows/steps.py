@@ -27,6 +27,10 @@ class Step:
     work: Callable[[Params, "StepRun | None"], list[str]]  # runs the component, logs, returns summary lines
 
 
+def step_named(name: str) -> Step:
+    return next(step for step in STEPS if step.name == name)
+
+
 def run_step(step: Step, params: Params) -> list[str]:
     """Run one step on the active profile, inside its MLflow run when it records one."""
     if step.settings is None:
@@ -44,6 +48,18 @@ def _sections(*names: str) -> Callable[[Params], dict[str, Any]]:
 
 def _screening(params: Params) -> dict[str, Any]:
     return {"screening": params.screening.model_dump(mode="json")}
+
+
+def _crawl(params: Params, run: "StepRun | None") -> list[str]:
+    from components import crawl
+
+    result = crawl.run(params.active().crawl, params.paths.crawl)
+    report = result.report
+    return [
+        f"crawl: {report['pages_stored']} pages in {result.pages_file} "
+        f"(robots skips {report['robots_skips']}, duplicates {report['duplicates']}, "
+        f"off-domain links {report['off_domain_links']}, errors {sum(report['errors'].values())})"
+    ]
 
 
 def _benchmark(params: Params, run: "StepRun | None") -> list[str]:
@@ -223,6 +239,12 @@ def _evaluate_screener(params: Params, run: "StepRun | None") -> list[str]:
 
 
 STEPS = (
+    Step(
+        "crawl",
+        "Fetch psychology articles politely (robots.txt, rate limits) and store their main text; resumes if killed.",
+        None,
+        _crawl,
+    ),
     Step(
         "benchmark",
         "Read the real benchmark from the shared public data and check it against its frozen version.",
