@@ -17,16 +17,21 @@ from tests.conftest import PROJECT_ROOT, SHARED_DATA, free_port
 BIN = Path(sys.executable).parent
 
 
+def _link_shared_data(destination: Path) -> None:
+    """The shared public data beside a project copy, where params.yaml looks for it (as in CI)."""
+    shared = destination.parent / "shared"
+    if SHARED_DATA.is_dir() and not shared.exists():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shared.symlink_to(SHARED_DATA.parent, target_is_directory=True)
+
+
 def clone_project(destination: Path) -> Path:
     """Copy tracked and untracked-but-not-ignored files, then commit them in a new repository.
 
     The shared public data is linked beside the copy, where params.yaml looks for it, as CI's
     clone has it beside the checkout.
     """
-    shared = destination.parent / "shared"
-    if SHARED_DATA.is_dir() and not shared.exists():
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shared.symlink_to(SHARED_DATA.parent, target_is_directory=True)
+    _link_shared_data(destination)
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"],
         cwd=PROJECT_ROOT, capture_output=True, check=True,
@@ -117,8 +122,10 @@ def kill_group(process: subprocess.Popen[str], timeout: float = 60) -> None:
 def copy_project(source: Path, destination: Path) -> Path:
     """A full copy of a trained project (DVC cache, MLflow store, checkpoints) to run again in.
 
-    Prefect's temporary-server database is left behind: each copy starts its own.
+    Prefect's temporary-server database is left behind: each copy starts its own. The shared
+    public data is linked beside it, as beside the project it copies.
     """
+    _link_shared_data(destination)
     shutil.copytree(source, destination, symlinks=True, ignore=shutil.ignore_patterns(".prefect"))
     return destination
 

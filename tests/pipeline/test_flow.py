@@ -35,7 +35,7 @@ def test_the_flow_registered_the_evaluated_model_with_its_lineage(smoke_project)
     assert len(tags["psyllm.prefect_flow_run"]) == 36  # a Prefect flow-run UUID
     frozen = json.loads((smoke_project / "data/benchmark/frozen.json").read_text())
     assert tags["psyllm.benchmark_version"] == frozen["version"]  # what its benchmark numbers may be compared with
-    assert tags["psyllm.benchmark_questions_per_source"] == ("4" if SHARED_DATA.is_dir() else "none")
+    assert tags["psyllm.benchmark_questions_per_source"] == ("2" if SHARED_DATA.is_dir() else "none")
 
     variants = json.loads((smoke_project / "data/eval/models/metrics.json").read_text())["variants"]
     assert float(tags["metric.perplexity"]) == pytest.approx(variants["finetuned_pretrained"]["overall"]["perplexity"])

@@ -1,10 +1,8 @@
 """The step graph end to end through DVC, in fresh copies of the project."""
 
 import json
-import sqlite3
-import time
 
-from tests.pipeline.project import BIN, change_profile, clone_project, copy_project, kill_group, run, set_params, start
+from tests.pipeline.project import BIN, change_profile, copy_project, run
 
 
 def test_smoke_run_produces_every_output(smoke_project):
@@ -44,29 +42,6 @@ def test_a_stage_is_stale_only_when_a_setting_it_reads_changes(smoke_project, tm
     assert stale_after({"model": {"seed": 7}, "training": {"max_steps": 5}}, "paper") == {"crawl", "benchmark"}
     # The active profile's fine-tune: fine-tune and the evaluation that reads its settings, not pretrain.
     assert stale_after({"finetune": {"patience": 5}}, "smoke") == {"crawl", "benchmark", "finetune", "evaluate"}
-
-
-def test_killed_crawl_resumes_through_dvc_repro(tmp_path):
-    project = clone_project(tmp_path / "project")
-    set_params(project, "smoke", max_pages=30, per_host_delay_s=0.25)
-    repro = start(project, str(BIN / "psyllm"), "run", "--profile", "smoke")
-    state_file = project / "data/crawl/.state/crawl.sqlite"
-    deadline = time.monotonic() + 120
-    stored_before_kill = 0
-    while time.monotonic() < deadline and stored_before_kill < 5:
-        time.sleep(0.2)
-        if state_file.exists():
-            with sqlite3.connect(state_file) as state:
-                stored_before_kill = state.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
-    kill_group(repro)
-    assert 5 <= stored_before_kill < 30, "the crawl should be killed part-way"
-    assert not (project / "data/crawl/pages.jsonl").exists()
-
-    resumed = run(project, str(BIN / "dvc"), "repro", "prepare")
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    report = json.loads((project / "data/crawl/report.json").read_text())
-    assert report["resumed"] is True
-    assert report["pages_stored"] == 30
 
 
 def test_user_errors_are_one_clear_line_without_traceback(tmp_path):
