@@ -97,6 +97,26 @@ def freeze_benchmark(
     typer.echo(f"freeze-benchmark: version {version}: {counts}; pinned in {FROZEN_FILE}")
 
 
+@app.command("fetch-data")
+def fetch_data(
+    dest: Annotated[Path | None, typer.Option(help="Where to put them (default: paths.shared_data).")] = None,
+    mirror: Annotated[
+        str | None, typer.Option(help="A base URL that serves the sources as <host>/<path> (default: the sources).")
+    ] = None,
+) -> None:
+    """Fetch the public data sets once, from their sources at pinned commits, checked by sha256 (needs a network)."""
+    from components.public_data import fetch
+
+    destination = dest or load_params().paths.shared_data
+    fetched = fetch(destination, mirror)
+    typer.echo(f"fetch-data: {destination}: {len(fetched.fetched)} fetched, {len(fetched.present)} already there")
+    for name in fetched.fetched:
+        typer.echo(f"  fetched {name}")
+    if fetched.refused:
+        refused = "; ".join(f"{name} ({why})" for name, why in fetched.refused.items())
+        raise PsyllmError(f"fetch-data: not written, the content differs from its pin: {refused}")
+
+
 def _step_command(step: Step) -> Callable[[], None]:
     def command() -> None:
         for line in run_step(step, load_params()):
