@@ -11,6 +11,7 @@ import hashlib
 import json
 
 from components import registry
+from components.benchmark import load_benchmark
 from components.config import Params, Profile
 from components.errors import PsyllmError
 from components.jsonl import read_jsonl, write_jsonl
@@ -47,7 +48,7 @@ def _questions_key(questions: Questions, profile: Profile) -> str:
 def champion_records(params: Params, champion: registry.Version, name: str) -> list[QuestionScore]:
     """The champion's records on set `name`, from the cache or scored now and cached."""
     profile, paths = params.active(), params.paths
-    questions = evaluation_sets(profile, paths)[name]
+    questions = evaluation_sets(profile, paths, load_benchmark(paths.benchmark))[name]
     cache = paths.cache / CHAMPION_SCORES / f"{champion.digest[:16]}-{_questions_key(questions, profile)[:16]}.jsonl"
     if cache.is_file():
         return [QuestionScore(**record) for _, record in read_jsonl(cache)]

@@ -139,13 +139,13 @@ def _benchmark_metrics(
     return metrics
 
 
-def evaluation_sets(profile: Profile, paths: Paths) -> dict[str, Questions]:
+def evaluation_sets(profile: Profile, paths: Paths, benchmark: Benchmark) -> dict[str, Questions]:
     """The questions every model is scored on: `test_split`, and `benchmark` where a source is present."""
     config = profile.evaluate
     sets = {"test_split": select_questions(load_qa(paths.qa / "test.jsonl"), config.max_questions)}
     if not sets["test_split"]:
         raise PsyllmError(f"{paths.qa / 'test.jsonl'}: no test questions to evaluate")
-    if benchmark_questions := _benchmark_questions(load_benchmark(paths.benchmark), config):
+    if benchmark_questions := _benchmark_questions(benchmark, config):
         sets["benchmark"] = benchmark_questions
     return sets
 
@@ -186,8 +186,8 @@ def run(profile: Profile, paths: Paths) -> ModelEvaluation:
     for variant, source in sources.items():  # before any scoring, so a stale model fails at once
         if variant != "base":
             _check_stored_generation(Path(source), generation)
-    sets = evaluation_sets(profile, paths)
     benchmark = load_benchmark(paths.benchmark)
+    sets = evaluation_sets(profile, paths, benchmark)
     scores: dict[str, dict[str, list[QuestionScore]]] = defaultdict(dict)
     for variant, source in sources.items():
         for name, records in score_model(source, _template(variant, source, finetune), sets, profile).items():

@@ -17,7 +17,7 @@ from components.errors import PsyllmError
 from components.jsonl import write_atomic, write_json
 from components.results import METRICS_FILE
 from components.screening.labelled import LEVELS, LabelledMessage, Level
-from components.screening.real_sources import SOURCES, read_source
+from components.screening.real_sources import SOURCES, RealMessage, Source, read_source
 from components.screening.screener import Screener
 from components.screening.train import load_real, load_sets
 
@@ -113,18 +113,21 @@ def _misses(ids: list[str], actual: list[Level], predicted: list[Level]) -> list
     ]
 
 
-def _flag_rates(screener: Screener, shared_data: Path, labelled: list[LabelledMessage]) -> dict:
-    """Per source: how often its messages are flagged urgent, against the labelled urgent rate.
-
-    The flag rate counts every message of the source except the real train split, which the
-    heads have seen; the labelled rate counts every labelled message of the source.
-    """
+def _unseen_messages(shared_data: Path, labelled: list[LabelledMessage]) -> dict[Source, list[RealMessage]]:
+    """Per source, every message except the real train split, which the heads have seen."""
     seen = {m.id for m in labelled if m.split == "train"}
+    return {source: [m for m in read_source(shared_data, source) if m.id not in seen] for source in SOURCES}
+
+
+def _flag_rates(
+    unseen: dict[Source, list[RealMessage]], levels: dict[str, Level], labelled: list[LabelledMessage]
+) -> dict:
+    """Per source: how often its unseen messages are flagged urgent, against the labelled urgent rate
+    (over every labelled message of the source)."""
     rates = {}
-    for source in SOURCES:
-        messages = [m for m in read_source(shared_data, source) if m.id not in seen]
-        levels = [verdict.level for verdict in screener.screen_many([m.text for m in messages])]
-        flagged = sum(level == "urgent" for level in levels)
+    for source, messages in unseen.items():
+        flags = [levels[m.text] for m in messages]
+        flagged = sum(level == "urgent" for level in flags)
         labels = [m.label for m in labelled if m.kind == f"real:{source}"]
         labelled_urgent = sum(label == "urgent" for label in labels)
         flag_rate = flagged / len(messages)
@@ -132,11 +135,17 @@ def _flag_rates(screener: Screener, shared_data: Path, labelled: list[LabelledMe
         rates[source] = {
             "messages": len(messages),
             "flagged_urgent": _rate(flagged, len(messages)),
-            "flagged_elevated": sum(level == "elevated" for level in levels),
+            "flagged_elevated": sum(level == "elevated" for level in flags),
             "labelled_urgent": _rate(labelled_urgent, len(labels)),
             "flag_ratio": round(flag_rate / labelled_rate, 3) if labelled_rate else None,
         }
     return rates
+
+
+def _levels(screener: Screener, texts: list[str]) -> dict[str, Level]:
+    """Each distinct text's level, screened once: the real test split is also part of its source."""
+    distinct = list(dict.fromkeys(texts))
+    return dict(zip(distinct, (verdict.level for verdict in screener.screen_many(distinct)), strict=True))
 
 
 def _flag_section(rates: dict, max_ratio: float) -> list[str]:
@@ -162,24 +171,32 @@ def run(config: ScreeningConfig, shared_data: Path, screener: Screener, out_dir:
     metrics: dict = {"test_split": {}, "real_test_split": {}}
     report = ["# Urgent-case screening: evaluation", ""]
     real, real_absent = load_real(config, shared_data)
-    for language, messages in load_sets(config).items():
+    labelled = [m for messages in real.values() for m in messages]
+    splits = {
+        (key, title, language): [m for m in pool if m.split == "test"]
+        for language, messages in load_sets(config).items()
         for key, title, pool in (
             ("test_split", "Frozen written test split", messages),
             ("real_test_split", "Frozen real test split", real.get(language, [])),
-        ):
-            test = [m for m in pool if m.split == "test"]
-            if not test:
-                if key == "test_split" or real_absent is None:
-                    raise PsyllmError(f"the {language} {title.lower()} is empty")
-                continue
-            predicted = [verdict.level for verdict in screener.screen_many([m.text for m in test])]
-            result = score([m.label for m in test], predicted, [m.kind for m in test])
-            result["misses"] = _misses([m.id for m in test], [m.label for m in test], predicted)
-            metrics[key][language] = result
-            report += _section(f"{title}, {language}", result)
+        )
+    }
+    unseen = _unseen_messages(shared_data, labelled) if real_absent is None else {}
+    levels = _levels(
+        screener,
+        [m.text for test in splits.values() for m in test] + [m.text for ms in unseen.values() for m in ms],
+    )
+    for (key, title, language), test in splits.items():
+        if not test:
+            if key == "test_split" or real_absent is None:
+                raise PsyllmError(f"the {language} {title.lower()} is empty")
+            continue
+        predicted = [levels[m.text] for m in test]
+        result = score([m.label for m in test], predicted, [m.kind for m in test])
+        result["misses"] = _misses([m.id for m in test], [m.label for m in test], predicted)
+        metrics[key][language] = result
+        report += _section(f"{title}, {language}", result)
     if real_absent is None:
-        labelled = [m for messages in real.values() for m in messages]
-        metrics["sources"] = _flag_rates(screener, shared_data, labelled)
+        metrics["sources"] = _flag_rates(unseen, levels, labelled)
         report += _flag_section(metrics["sources"], MAX_FLAG_RATIO)
     else:
         metrics["real_test_split"] = {"skipped": real_absent}
