@@ -2,6 +2,9 @@
 
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,33 +38,79 @@ def shared_file():
     return find
 
 
-@pytest.fixture(scope="session")
-def smoke_project(tmp_path_factory, worker_id):
-    """The session's one pipeline run: a fresh clone after `psyllm run --profile smoke`.
+SMOKE_WAIT_S = 1800
 
-    Built once per session: under pytest-xdist the first worker that needs it builds it while
-    holding a file lock, and the others wait and reuse it (a build per worker doubled the suite's
-    heaviest work). Tests must not modify it; every test that needs trained artefacts reads them here.
+
+def _needs_smoke(item: pytest.Item) -> bool:
+    return "smoke_project" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules that need the smoke project run last, so the others run while it builds.
+
+    Every worker collects and sorts alike (the sort is stable), so pytest-xdist hands out whole
+    modules in this order.
+    """
+    waiting = {item.nodeid.split("::")[0] for item in items if _needs_smoke(item)}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] in waiting)
+
+
+def _smoke_folder(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One folder for the whole session, shared by pytest-xdist's workers."""
+    base = tmp_path_factory.getbasetemp()
+    return (base if worker_id == "master" else base.parent) / "smoke"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def smoke_build(request, tmp_path_factory, worker_id):
+    """Start the session's one pipeline run in the background, if any chosen test needs it.
+
+    The first worker to get here starts `tests.smoke_build`; every worker then lowers its own
+    priority, so the run (the session's longest chain) keeps the cores it asks for while the other
+    tests share what is left. The run gets a torch thread per core: the other tests are done within
+    its first minutes, and its longest stages (training and evaluating the screener) would leave a
+    core idle on one thread. The worker that started it waits for it before the session ends.
     """
     from filelock import FileLock
 
-    from tests.pipeline.project import BIN, clone_project, run, set_params
+    from tests.pipeline.project import environment
 
-    session = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    project, built, failed = session / "smoke" / "project", session / "smoke" / "built", session / "smoke" / "failed"
-    with FileLock(str(session / "smoke.lock")):
-        if failed.exists():
-            pytest.fail(f"the smoke run failed in another worker:\n{failed.read_text()}")
-        if not built.exists():
-            clone_project(project)
-            set_params(project, "smoke")
-            # On a 2-core AVX2 CPU the run takes about 10 min, most of it training the screener in fp32.
-            completed = run(project, str(BIN / "psyllm"), "run", "--profile", "smoke", timeout=1100)
-            if completed.returncode != 0:
-                failed.write_text(completed.stdout + completed.stderr)
-            assert completed.returncode == 0, completed.stdout + completed.stderr
-            built.touch()
-    return project
+    if not any(_needs_smoke(item) for item in request.session.items):
+        yield
+        return
+    folder = _smoke_folder(tmp_path_factory, worker_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    process = None
+    with FileLock(str(folder / "start.lock")):
+        if not (folder / "started").exists():
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tests.smoke_build", str(folder)],
+                cwd=PROJECT_ROOT, env=environment(OMP_NUM_THREADS=str(os.cpu_count() or 1)),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            (folder / "started").touch()
+    os.nice(10)
+    yield
+    if process is not None:
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def smoke_project(smoke_build, tmp_path_factory, worker_id):
+    """The session's one pipeline run: a fresh clone after `psyllm run --profile smoke`.
+
+    Built once per session, in the background (`smoke_build`); tests must not modify it. Every
+    test that needs trained artefacts reads them here.
+    """
+    folder = _smoke_folder(tmp_path_factory, worker_id)
+    deadline = time.monotonic() + SMOKE_WAIT_S
+    while not (folder / "built").exists():
+        if (folder / "failed").exists():
+            pytest.fail(f"the smoke run failed:\n{(folder / 'failed').read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the smoke run did not finish in {SMOKE_WAIT_S} s")
+        time.sleep(1)
+    return folder / "project"
 
 
 @pytest.fixture(scope="session")
