@@ -32,15 +32,13 @@ from components.errors import PsyllmError
 from components.jsonl import read_json, read_jsonl, write_json, write_jsonl
 from components.near_dup import NearDuplicateIndex
 from components.privacy import scrub_pair
+from components.public_data import COUNSELCHAT_FILE, PSYQA_FILE
 from components.qa_data import QAPair, counselchat_rows, counselchat_source, load_qa, qa_pair
 from components.text import normalize_text
 
 BenchmarkSource = Literal["counselchat", "psyqa"]
 BENCHMARK_SOURCES: tuple[BenchmarkSource, ...] = get_args(BenchmarkSource)
-SOURCE_FILES: dict[BenchmarkSource, str] = {
-    "counselchat": "counsel-chat/20200325_counsel_chat.csv",
-    "psyqa": "psyqa/PsyQA_example.json",
-}
+SOURCE_FILES: dict[BenchmarkSource, str] = {"counselchat": COUNSELCHAT_FILE, "psyqa": PSYQA_FILE}
 FROZEN_FILE = Path("data/benchmark/frozen.json")
 QUESTIONS_FILE = "questions.jsonl"
 MANIFEST_FILE = "manifest.json"

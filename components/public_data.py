@@ -16,9 +16,7 @@ path and git blob id) exactly as the shared copy was.
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -27,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.errors import PsyllmError
+from components.jsonl import write_atomic
+from components.lineage import file_digest
 
 COUNSEL_CHAT = "https://raw.githubusercontent.com/nbertagnolli/counsel-chat/e202e19c5002482f4f6631af754c276dd9adf7f2"
 PSYQA = "https://raw.githubusercontent.com/thu-coai/PsyQA/e224c7e518c98a0c3df11e2fc5e6698044d8e156"
@@ -34,6 +34,11 @@ CPSYEXAM = "https://raw.githubusercontent.com/CAS-SIAT-XinHai/CPsyExam/2cb3af808
 CPSYCOUN_COMMIT = "1954f2e2d01d3b0f568e1673a525a6d3d9a34c03"
 CPSYCOUN = f"https://github.com/CAS-SIAT-XinHai/CPsyCoun/archive/{CPSYCOUN_COMMIT}.zip"
 TIMEOUT_S = 120
+# Where each file the project reads lies under `paths.shared_data`; readers name them from here.
+COUNSELCHAT_FILE = "counsel-chat/20200325_counsel_chat.csv"
+PSYQA_FILE = "psyqa/PsyQA_example.json"
+CPSYCOUND_FILE = "cpsycoun/CPsyCounD.jsonl"
+CPSYCOUNE_FILE = "cpsycoun/CPsyCounE.jsonl"
 
 
 def _as_is(name: str) -> Callable[[bytes], dict[str, bytes]]:
@@ -69,7 +74,7 @@ def _cpsycoun(downloaded: bytes) -> dict[str, bytes]:
             elif match := re.fullmatch(r"CPsyCounE/([^/]+)/(\d+)\.json", path):
                 cases.append((match[1], int(match[2]), path, archive.read(name)))
     return {
-        "cpsycoun/CPsyCounD.jsonl": _json_lines(
+        CPSYCOUND_FILE: _json_lines(
             [
                 {
                     "case_id": case,
@@ -80,7 +85,7 @@ def _cpsycoun(downloaded: bytes) -> dict[str, bytes]:
                 for case, path, content in sorted(dialogues)
             ]
         ),
-        "cpsycoun/CPsyCounE.jsonl": _json_lines(
+        CPSYCOUNE_FILE: _json_lines(
             [
                 {
                     "topic": topic,
@@ -107,13 +112,13 @@ class Download:
 DOWNLOADS: tuple[Download, ...] = (
     Download(
         f"{COUNSEL_CHAT}/data/20200325_counsel_chat.csv",
-        _as_is("counsel-chat/20200325_counsel_chat.csv"),
-        {"counsel-chat/20200325_counsel_chat.csv": "c36fbce1c12271a17f3f355f6aaeb0b04987b217b53b600c5677985f15c9f1a8"},
+        _as_is(COUNSELCHAT_FILE),
+        {COUNSELCHAT_FILE: "c36fbce1c12271a17f3f355f6aaeb0b04987b217b53b600c5677985f15c9f1a8"},
     ),
     Download(
         f"{PSYQA}/PsyQA_example.json",
-        _as_is("psyqa/PsyQA_example.json"),
-        {"psyqa/PsyQA_example.json": "af0e8322727f4ea1a6dd5aac9c116ea56c488a704e3065e1382138e89d8a6946"},
+        _as_is(PSYQA_FILE),
+        {PSYQA_FILE: "af0e8322727f4ea1a6dd5aac9c116ea56c488a704e3065e1382138e89d8a6946"},
     ),
     Download(
         f"{CPSYEXAM}/evaluations/llmeval/cpsyexam/cpsyexam_qa.zip",
@@ -128,8 +133,8 @@ DOWNLOADS: tuple[Download, ...] = (
         CPSYCOUN,
         _cpsycoun,
         {
-            "cpsycoun/CPsyCounD.jsonl": "0e3debb464b5d336ef89d6f30b79111e1035e2d4f9282e39b226fad147749466",
-            "cpsycoun/CPsyCounE.jsonl": "f6d2233b643b4a2f010e67fd6443b25e5bc27a87a20b88c001c024d2423189ba",
+            CPSYCOUND_FILE: "0e3debb464b5d336ef89d6f30b79111e1035e2d4f9282e39b226fad147749466",
+            CPSYCOUNE_FILE: "f6d2233b643b4a2f010e67fd6443b25e5bc27a87a20b88c001c024d2423189ba",
         },
     ),
 )
@@ -149,7 +154,7 @@ def _sha256(content: bytes) -> str:
 
 
 def _matches(path: Path, sha256: str) -> bool:
-    return path.is_file() and _sha256(path.read_bytes()) == sha256
+    return path.is_file() and file_digest(path) == sha256
 
 
 def mirrored(url: str, mirror: str | None) -> str:
@@ -182,13 +187,9 @@ def fetch(destination: Path, mirror: str | None = None) -> Fetched:
             raise PsyllmError(f"{url}: not the expected archive ({error}); nothing was written for it") from error
         for name, sha256 in wanted.items():
             content = files.get(name, b"")
-            if _sha256(content) != sha256:
-                refused[name] = f"sha256 {_sha256(content)[:12]}… from {url}, pinned {sha256[:12]}…"
+            if (got := _sha256(content)) != sha256:
+                refused[name] = f"sha256 {got[:12]}… from {url}, pinned {sha256[:12]}…"
                 continue
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as staged:
-                staged.write(content)
-            os.replace(staged.name, target)
+            write_atomic(destination / name, content)
             fetched.append(name)
     return Fetched(present, fetched, refused)

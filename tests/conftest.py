@@ -71,13 +71,13 @@ def smoke_build(request, tmp_path_factory, worker_id):
     its first minutes, and its longest stages (training and evaluating the screener) would leave a
     core idle on one thread. The worker that started it waits for it before the session ends.
     """
+    if not any(_needs_smoke(item) for item in request.session.items):
+        yield
+        return
     from filelock import FileLock
 
     from tests.pipeline.project import environment
 
-    if not any(_needs_smoke(item) for item in request.session.items):
-        yield
-        return
     folder = _smoke_folder(tmp_path_factory, worker_id)
     folder.mkdir(parents=True, exist_ok=True)
     process = None

@@ -21,16 +21,17 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from components.errors import PsyllmError
+from components.public_data import COUNSELCHAT_FILE, CPSYCOUND_FILE, CPSYCOUNE_FILE, PSYQA_FILE
 from components.screening.labelled import Language
 
 Source = Literal["counselchat", "psyqa", "cpsycound", "cpsycoune"]
 SOURCES: tuple[Source, ...] = get_args(Source)
 SOURCE_LANGUAGE: dict[Source, Language] = {"counselchat": "en", "psyqa": "zh", "cpsycound": "zh", "cpsycoune": "zh"}
 SOURCE_FILES: dict[Source, str] = {
-    "counselchat": "counsel-chat/20200325_counsel_chat.csv",
-    "psyqa": "psyqa/PsyQA_example.json",
-    "cpsycound": "cpsycoun/CPsyCounD.jsonl",
-    "cpsycoune": "cpsycoun/CPsyCounE.jsonl",
+    "counselchat": COUNSELCHAT_FILE,
+    "psyqa": PSYQA_FILE,
+    "cpsycound": CPSYCOUND_FILE,
+    "cpsycoune": CPSYCOUNE_FILE,
 }
 _TURN_BREAK = re.compile(r"\r?\n\s*\r?\n")
 _SPEAKER = re.compile(r"^(?:来访者|求助者)[:：]\s*")
