@@ -6,6 +6,12 @@
 - CounselChat CSV (`.csv`): one row per therapist answer; HTML is stripped.
 - Plain JSON Lines (`.jsonl`): `question`, optional `description`, `answer`, and optional
   `question_id` (otherwise derived from the question text, so repeats group together).
+- Counselling dialogues in JSON Lines (CPsyCoun): a record with `text` (turns separated by blank
+  lines, each opening with its speaker) or `utterances` (one turn each), and `case_id` or
+  `source_path` naming it. Every counsellor turn that answers a client turn is one pair: the
+  client's turn is the question, the client's opening turn (what they came with) the description.
+  Narration in full-width brackets, such as （一段时间后）, is dropped; a paragraph without a speaker
+  continues the turn before it.
 Every problem names the file and the record or line it is in. An answer that is present
 but blank (some public sets have unanswered rows) is skipped with a warning.
 """
@@ -13,6 +19,7 @@ but blank (some public sets have unanswered rows) is skipped with a warning.
 import csv
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,7 +55,7 @@ def load_qa(path: Path) -> list[QAPair]:
     """All question–answer pairs in `path`, format detected from its suffix and content."""
     if not path.is_file():
         raise PsyllmError(f"{path}: Q&A file not found")
-    readers = {".json": _psyqa, ".csv": _counselchat, ".jsonl": _plain_jsonl}
+    readers = {".json": _psyqa, ".csv": _counselchat, ".jsonl": _jsonl}
     reader = readers.get(path.suffix.lower())
     if reader is None:
         raise PsyllmError(f"{path}: unknown Q&A format; expected one of {', '.join(readers)}")
@@ -157,10 +164,57 @@ def _counselchat(path: Path) -> Iterator[QAPair]:
         yield qa_pair(row.question_id, row.question, row.description, row.answer, source)
 
 
-def _plain_jsonl(path: Path) -> Iterator[QAPair]:
+_CLIENTS = ("来访者", "求助者")
+_COUNSELLORS = ("心理咨询师", "支持者")
+_SPEAKER = re.compile(rf"^({'|'.join(_CLIENTS + _COUNSELLORS)})[：:]\s*")
+_NARRATION = re.compile(r"^（[^（）]*）$")
+
+
+def _dialogue_turns(paragraphs: list[str], where: str) -> list[tuple[str, str]]:
+    """(speaker, text) per turn, speaker "client" or "counsellor"; narration dropped."""
+    turns: list[tuple[str, str]] = []
+    for paragraph in (part.strip() for part in paragraphs):
+        if not paragraph or _NARRATION.match(paragraph):
+            continue
+        speaker = _SPEAKER.match(paragraph)
+        if speaker:
+            role = "client" if speaker.group(1) in _CLIENTS else "counsellor"
+            turns.append((role, paragraph[speaker.end() :]))
+        elif turns:
+            turns[-1] = (turns[-1][0], f"{turns[-1][1]}\n{paragraph}")
+        else:
+            raise PsyllmError(
+                f"{where}: the dialogue does not open with a speaker ({', '.join(_CLIENTS + _COUNSELLORS)})"
+            )
+    return turns
+
+
+def _dialogue_pairs(record: dict[str, Any], source: str, where: str) -> Iterator[QAPair]:
+    if isinstance(record.get("utterances"), list) and all(isinstance(u, str) for u in record["utterances"]):
+        paragraphs = record["utterances"]
+    elif isinstance(record.get("text"), str):
+        paragraphs = re.split(r"\n\s*\n", record["text"].replace("\r", ""))
+    else:
+        raise PsyllmError(f"{where}: a dialogue needs `text` (a string) or `utterances` (a list of strings)")
+    name = record.get("case_id", record.get("source_path"))
+    if name is None:
+        raise PsyllmError(f"{where}: a dialogue needs `case_id` or `source_path` to name it")
+    turns = _dialogue_turns(paragraphs, where)
+    opening = next((text for role, text in turns if role == "client"), "")
+    for index in range(1, len(turns)):
+        (asker, question), (answerer, answer) = turns[index - 1], turns[index]
+        if asker == "client" and answerer == "counsellor" and question.strip() and answer.strip():
+            description = "" if question == opening else opening
+            yield qa_pair(f"{name}#{index}", question, description, answer, source)
+
+
+def _jsonl(path: Path) -> Iterator[QAPair]:
     source = f"jsonl:{path.stem}"
     for line_number, record in read_jsonl(path):
         where = f"{path}:{line_number}"
+        if "question" not in record and ("text" in record or "utterances" in record):
+            yield from _dialogue_pairs(record, source, where)
+            continue
         question = _text_field(record, "question", where)
         if "answer" not in record:
             raise PsyllmError(f"{where}: field 'answer' is missing")

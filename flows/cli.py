@@ -159,6 +159,14 @@ def run(
     wait: Annotated[
         float, typer.Option(min=0, help="Seconds to wait if another run holds this project (default: refuse).")
     ] = 0.0,
+    stage_workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Stages to run at a time where the graph allows (the screener beside the model). "
+            "More than 1 pays where cores outnumber what one stage uses.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the training flow: every stale DVC stage, then register and gate the promotion."""
     from components.progress import duration_text
@@ -170,7 +178,7 @@ def run(
     with run_lock(wait):  # before Prefect starts, so a refused run never touches its database
         from flows.training import training
 
-        summary = training(profile=profile)
+        summary = training(profile=profile, stage_workers=stage_workers)
     stages = ", ".join(
         f"{stage} {outcome} ({duration_text(summary['stage_seconds'][stage])})"
         for stage, outcome in summary["stages"].items()

@@ -1,10 +1,14 @@
 """The training flow: one Prefect task per DVC stage, read from dvc.yaml, then register and promote.
 
-DVC alone decides what is stale: each stage task runs `dvc repro --single-item STAGE`, in the
-graph's order, so Prefect's own result cache is off. A stage that fails transiently (exit code 75:
-a server or remote out of reach) is retried with backoff; any other failure fails the flow at
-once with the step's own error message. One MLflow parent run per flow run holds the lineage
-(git commit, DVC hashes, profile, flow-run id); every step's run nests under it.
+DVC alone decides what is stale: each stage task runs `dvc repro --single-item STAGE` once the
+stages it depends on have run, so Prefect's own result cache is off. Independent branches (the
+screener beside the model) can run side by side (`stage_workers`): DVC releases its repository
+lock while a stage's command runs, and each stage waits for that lock rather than failing on it.
+One worker is the default, because on a 2-core CPU two stages that each use every core stall
+each other. A stage that fails transiently (exit code 75: a server or remote out of reach) is
+retried with backoff; any other failure fails the flow with the step's own error message. One
+MLflow parent run per flow run holds the lineage (git commit, DVC hashes, profile, flow-run id);
+every step's run nests under it.
 
 Run it with `psyllm run` (Prefect's temporary local API unless `PREFECT_API_URL` is set), on a
 schedule with `psyllm schedule`, or from a work pool through the generated prefect.yaml.
@@ -21,6 +25,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 from prefect.states import State
 from prefect.tasks import Task, exponential_backoff
@@ -63,14 +68,17 @@ class StageFailed(PsyllmError):
         return cls(stage, message, transient=lock_busy or TRANSIENT_EXIT_CODE in codes)
 
 
-def stage_order() -> list[str]:
-    """dvc.yaml's stages, every stage after the stages it depends on."""
+def stage_graph() -> dict[str, list[str]]:
+    """dvc.yaml's stages, every stage after the stages it depends on, each with those stages."""
     import networkx as nx
     from dvc.repo import Repo
 
     with Repo(".") as repo:
         graph = repo.index.graph  # edges point from a stage to the stages it depends on
-        return [stage.addressing for stage in reversed(list(nx.topological_sort(graph)))]
+        return {
+            stage.addressing: [upstream.addressing for upstream in graph.successors(stage)]
+            for stage in reversed(list(nx.topological_sort(graph)))
+        }
 
 
 def _transient_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -93,8 +101,9 @@ def run_stage(stage: str) -> str:
     """`dvc repro --single-item STAGE`; returns "ran" or "up to date"."""
     logger = get_run_logger()
     process = subprocess.Popen(
-        [DVC, "repro", "--single-item", stage], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        [DVC, "--wait-for-lock", "repro", "--single-item", stage],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
     assert process.stdout is not None
     lines = []
     for line in process.stdout:
@@ -104,6 +113,38 @@ def run_stage(stage: str) -> str:
     if process.wait() != 0:
         raise StageFailed.from_output(stage, lines)
     return "up to date" if any("didn't change, skipping" in line for line in lines) else "ran"
+
+
+def run_stages(graph: dict[str, list[str]], workers: int) -> tuple[dict[str, str], dict[str, float]]:
+    """Run each stage once the stages it depends on have run, at most `workers` at a time.
+
+    Returns each stage's outcome and wall seconds, in the graph's order. After a failure no
+    stage starts; those running finish (each leaves DVC's records consistent), then the first
+    failure is raised.
+    """
+    waiting = list(graph)
+    running: dict[PrefectFuture[str], tuple[str, float]] = {}
+    outcomes: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    failure: Exception | None = None
+    while running or (failure is None and waiting):
+        if failure is None:
+            ready = [stage for stage in waiting if all(upstream in outcomes for upstream in graph[stage])]
+            for stage in ready[: workers - len(running)]:
+                waiting.remove(stage)
+                running[run_stage.submit(stage)] = (stage, time.monotonic())
+        if not running:
+            raise PsyllmError(f"stages {', '.join(waiting)} depend on stages that are not in the graph")
+        finished = next(as_completed(list(running)))
+        stage, started = running.pop(finished)
+        try:
+            outcomes[stage] = finished.result()
+        except Exception as error:  # re-raised once the running stages finish
+            failure = failure or error
+        seconds[stage] = round(time.monotonic() - started, 1)
+    if failure is not None:
+        raise failure
+    return {stage: outcomes[stage] for stage in graph}, {stage: seconds[stage] for stage in graph}
 
 
 @task(name="register", cache_policy=NO_CACHE)
@@ -139,8 +180,14 @@ def push_data() -> str | None:
 
 
 @flow(name=FLOW_NAME, log_prints=True)
-def training(profile: str | None = None, wait_for_lock_s: float = 0.0) -> dict[str, Any]:
-    """crawl → prepare → pretrain → finetune → evaluate (and the screener), then register and promote."""
+def training(profile: str | None = None, wait_for_lock_s: float = 0.0, stage_workers: int = 1) -> dict[str, Any]:
+    """crawl → prepare → pretrain → finetune → evaluate (and the screener), then register and promote.
+
+    `stage_workers` stages run at a time where the graph allows (the module docstring says when
+    more than one pays).
+    """
+    if stage_workers < 1:
+        raise PsyllmError(f"stage_workers must be at least 1, not {stage_workers}")
     hide_console_tracebacks()
     with run_lock(wait_for_lock_s):
         if profile is not None:
@@ -149,11 +196,7 @@ def training(profile: str | None = None, wait_for_lock_s: float = 0.0) -> dict[s
         flow_run_id = str(flow_run.get_id() or "")
         tags = {"psyllm.profile": params.profile, release.FLOW_RUN_TAG: flow_run_id}
         with tracking.flow_run(f"flow ({params.profile})", tags) as parent_run:
-            stages, stage_seconds = {}, {}
-            for stage in stage_order():
-                started = time.monotonic()
-                stages[stage] = run_stage(stage)
-                stage_seconds[stage] = round(time.monotonic() - started, 1)
+            stages, stage_seconds = run_stages(stage_graph(), stage_workers)
             tracking.log_run_metrics(parent_run, {f"stage_seconds.{stage}": s for stage, s in stage_seconds.items()})
             _publish_timings(stages, stage_seconds)
             lineage = {"psyllm.git_commit": git_commit(Path.cwd())}

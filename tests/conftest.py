@@ -67,9 +67,9 @@ def smoke_build(request, tmp_path_factory, worker_id):
 
     The first worker to get here starts `tests.smoke_build`; every worker then lowers its own
     priority, so the run (the session's longest chain) keeps the cores it asks for while the other
-    tests share what is left. The run gets a torch thread per core: the other tests are done within
-    its first minutes, and its longest stages (training and evaluating the screener) would leave a
-    core idle on one thread. The worker that started it waits for it before the session ends.
+    tests share what is left. The run trains the screener beside the model (two stages at a time,
+    `--stage-workers 2`), each with half the cores: the other tests are done within its first
+    minutes. The worker that started it waits for it before the session ends.
     """
     if not any(_needs_smoke(item) for item in request.session.items):
         yield
@@ -85,7 +85,7 @@ def smoke_build(request, tmp_path_factory, worker_id):
         if not (folder / "started").exists():
             process = subprocess.Popen(
                 [sys.executable, "-m", "tests.smoke_build", str(folder)],
-                cwd=PROJECT_ROOT, env=environment(OMP_NUM_THREADS=str(os.cpu_count() or 1)),
+                cwd=PROJECT_ROOT, env=environment(OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // 2))),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             (folder / "started").touch()

@@ -2,9 +2,12 @@
 
 A split is decided per group of questions, not per pair. Questions join one group when
 they share an answer (exactly or nearly: CounselChat therapists paste the same answer
-under many questions) or have the same question text. Each group goes to one split,
-chosen by a salted hash of its smallest question key, so the split is deterministic and
-no answer text can sit in two splits.
+under many questions), the whole question (its text with its description), or a description.
+The turns of one dialogue share its opening turn as their description, so a dialogue stays in one
+split, while a stock reply such as "好的，我会试试的。" joins nothing: as a question it is asked
+in the context of a different opening each time. Each group goes to one split, chosen by a
+salted hash of its smallest question key, so the split is deterministic and no answer text
+can sit in two splits.
 """
 
 import hashlib
@@ -60,7 +63,8 @@ def split_pairs(pairs: list[QAPair], config: PrepareConfig) -> tuple[dict[str, l
     for number, pair in enumerate(kept):
         key = question_key(pair)
         groups.find(key)
-        for text in (pair.answer, pair.question):
+        prompt = f"{pair.question}\n{pair.description}".strip()
+        for text in filter(None, (pair.answer, prompt, pair.description)):
             other = first_key_by_text.setdefault(_exact(text), key)
             groups.union(key, other)
         for match in index.add(str(number), pair.answer):

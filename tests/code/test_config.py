@@ -38,7 +38,7 @@ def error_of(path: Path) -> str:
 
 def test_real_params_resolve_every_profile():
     params = load_params(PARAMS)
-    assert list(params.profiles) == ["default", "smoke", "paper"]
+    assert list(params.profiles) == ["default", "smoke", "real", "paper"]
     for profile in params.profiles.values():
         split = profile.prepare.split
         assert split.train + split.validation + split.test == pytest.approx(1.0)
@@ -46,6 +46,10 @@ def test_real_params_resolve_every_profile():
     assert smoke.crawl.max_pages < default.crawl.max_pages < paper.crawl.max_pages
     assert paper.crawl.sample_site is None and paper.crawl.seeds
     assert smoke.crawl.user_agent == default.crawl.user_agent == paper.crawl.user_agent  # written once
+    real = params.profiles["real"]  # offline: the sample site and the shared public data only
+    assert real.crawl == default.crawl and real.model == default.model
+    local = [*real.prepare.qa_sources, *(spec.path for spec in real.prepare.corpus_files)]
+    assert all(path.parts[:3] == ("..", "shared", "data") for path in local)
 
 
 def test_a_profile_that_changes_nothing_is_the_defaults(tmp_path):

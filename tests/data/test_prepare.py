@@ -1,6 +1,7 @@
 """Preparation: leak-free splits on real data, corpus cleaning, and all-or-nothing writes."""
 
 import json
+from pathlib import Path
 from itertools import product
 
 import pytest
@@ -160,3 +161,48 @@ def test_local_corpus_files_join_their_text_fields(tmp_path, shared_file):
     broken.write_text('{"text": "fine"}\n{"title": "no text here"}\n')
     with pytest.raises(PsyllmError, match=r"dialogues\.jsonl:2: none of the text fields"):
         read_corpus_file(CorpusFile(path=broken, text_fields=["text"], source="d"))
+
+
+def test_a_dialogue_stays_in_one_split_and_a_stock_reply_joins_nothing(tmp_path):
+    openings = [f"我是第{number}位来访者，最近和家人吵架了，心里很乱。" for number in range(40)]
+    lines = [
+        json.dumps({"case_id": number, "text": f"来访者：{opening}\n\n心理咨询师：能说说吵了什么吗？第{number}次。"
+                    f"\n\n来访者：好的，我会试试的。\n\n心理咨询师：我们从第{number}步开始，先把感受写下来。"},
+                   ensure_ascii=False)
+        for number, opening in enumerate(openings)
+    ]  # fmt: skip
+    (tmp_path / "dialogues.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    splits, stats = split_pairs(load_qa(tmp_path / "dialogues.jsonl"), CONFIG)
+    assert stats["question_groups"] == 40  # the shared "好的，我会试试的。" did not join the dialogues
+    split_of_dialogue: dict[str, set[str]] = {}
+    for name, members in splits.items():
+        for pair in members:
+            split_of_dialogue.setdefault(pair.question_id.split("#")[0], set()).add(name)
+    assert all(len(names) == 1 for names in split_of_dialogue.values())
+    assert len({name for names in split_of_dialogue.values() for name in names}) > 1
+
+
+def test_the_real_profile_prepares_real_data_without_touching_the_benchmark(tmp_path, shared_file):
+    from components import benchmark
+    from tests.conftest import SHARED_DATA
+
+    real = load_params(PROJECT_ROOT / "params.yaml").profiles["real"].prepare
+
+    def shared(path: Path) -> Path:
+        return shared_file(str(path.relative_to("../shared/data")))
+
+    config = real.model_copy(
+        update={
+            "qa_sources": [shared(path) for path in real.qa_sources],
+            "corpus_files": [spec.model_copy(update={"path": shared(spec.path)}) for spec in real.corpus_files],
+        }
+    )
+    built = benchmark.build(SHARED_DATA, tmp_path / "benchmark")
+    pages = tmp_path / "pages.jsonl"
+    pages.write_text(json.dumps({"url": "http://x/", "text": ENGLISH * 2, "sha256": "1"}) + "\n")
+    result = prepare.run(config, pages, built, tmp_path / "prepared")  # raises if anything leaks
+    stats = result.stats["qa"]
+    assert stats["held_out_for_benchmark"] > 0  # CounselChat's benchmark questions stayed out
+    for split in ("train", "test"):
+        assert all(stats["splits"][split]["by_language"][language] >= 100 for language in ("en", "zh")), split
+    assert result.stats["corpus"]["by_source"]["cpsyexam"] > 500

@@ -102,3 +102,47 @@ def test_question_ids_are_derived_from_question_text_when_absent(tmp_path):
     path = write(tmp_path / "qa.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
     first, second = load_qa(path)
     assert first.question_id == second.question_id
+
+
+def test_cpsycoun_dialogues_give_a_pair_per_counsellor_reply(shared_file):
+    dialogues = load_qa(shared_file("cpsycoun/CPsyCounD.jsonl"))
+    evaluation = load_qa(shared_file("cpsycoun/CPsyCounE.jsonl"))
+    assert len({pair.question_id.split("#")[0] for pair in dialogues}) == 3084  # every dialogue answers
+    assert len({pair.question_id.split("#")[0] for pair in evaluation}) == 45
+    assert len(dialogues) > 20_000 and {pair.language for pair in dialogues + evaluation} == {"zh"}
+    speakers = ("来访者：", "心理咨询师：", "求助者：", "支持者：")  # "心理咨询师，…" addresses the counsellor
+    assert not any(pair.answer.startswith(speakers) or pair.question.startswith(speakers) for pair in dialogues)
+    assert not any("（一段时间后）" in pair.answer for pair in dialogues)  # narration is not a reply
+
+
+DIALOGUE = "\r\n\r\n".join(
+    ["来访者：我最近总是失眠。", "（一段时间后）", "心理咨询师：失眠多久了？", "来访者：两个月。", "心理咨询师：可以试试：", "1. 规律作息。"]
+)
+
+
+def test_a_dialogue_pairs_each_reply_with_the_client_turn_before_it(tmp_path):
+    records = [
+        {"case_id": 7, "text": DIALOGUE},
+        {"source_path": "E/1.json", "utterances": ["求助者：我很焦虑。", "支持者：我在听。", "求助者：谢谢。"]},
+    ]
+    path = write(tmp_path / "dialogues.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    pairs = [(p.question_id, p.question, p.description, p.answer) for p in load_qa(path)]
+    assert pairs == [
+        ("7#1", "我最近总是失眠。", "", "失眠多久了？"),  # the opening turn asks without a description
+        ("7#3", "两个月。", "我最近总是失眠。", "可以试试：\n1. 规律作息。"),  # a paragraph continues its turn
+        ("E/1.json#1", "我很焦虑。", "", "我在听。"),  # the client's last turn has no reply
+    ]
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"case_id": 1, "text": "你好。\n\n来访者：我很累。"}, "the dialogue does not open with a speaker"),
+        ({"text": "来访者：我很累。"}, "a dialogue needs `case_id` or `source_path`"),
+        ({"case_id": 1, "utterances": "来访者：我很累。"}, "a dialogue needs `text` .* or `utterances`"),
+    ],
+)
+def test_a_malformed_dialogue_is_named_by_line(tmp_path, record, message):
+    path = write(tmp_path / "dialogues.jsonl", json.dumps(record, ensure_ascii=False) + "\n")
+    with pytest.raises(PsyllmError, match=rf"dialogues\.jsonl:1: {message}"):
+        load_qa(path)
