@@ -1,11 +1,11 @@
 """What running independent stages side by side buys: a whole profile's wall time by step, one stage at a time vs two.
 
 The baseline is `psyllm run --profile PROFILE` with one stage at a time and a torch thread per core;
-the candidate is the same run with `--stage-workers 2` and half the cores per stage (the screener's
-stages beside the model's). Each runs in its own fresh clone of this checkout's HEAD, with the shared
-public data beside it, one after the other on this machine. Each run's stage times are the flow's own
-`stage_seconds.*` metrics from its MLflow parent run. Results and their ratio go to
-bench/results/pipeline.json.
+the candidate is the same run with `--stage-workers 2`, where the flow gives each stage half the
+cores (the screener's stages beside the model's). Each runs in its own fresh clone of this
+checkout's HEAD, with the shared public data beside it, one after the other on this machine. Each
+run's stage times are the flow's own `stage_seconds.*` metrics from its MLflow parent run. Results
+and their ratio go to bench/results/pipeline.json.
 
     .venv/bin/python bench/pipeline.py [--profile smoke] [--workdir /tmp/psyllm-bench]
 """
@@ -15,12 +15,13 @@ import json
 import os
 import platform
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from flows.training import stage_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -38,14 +39,17 @@ def fresh_clone(destination: Path) -> Path:
 
 
 def stage_seconds(project: Path) -> dict[str, float]:
-    """The last flow run's `stage_seconds.*` metrics, from the project's MLflow store."""
-    with sqlite3.connect(project / "mlruns/mlflow.db") as store:
-        rows = store.execute(
-            "SELECT key, value FROM latest_metrics WHERE key LIKE 'stage_seconds.%' "
-            "AND run_uuid = (SELECT run_uuid FROM latest_metrics WHERE key LIKE 'stage_seconds.%' "
-            "ORDER BY timestamp DESC LIMIT 1)"
-        ).fetchall()
-    return {key.removeprefix("stage_seconds."): value for key, value in rows}
+    """The flow run's `stage_seconds.*` metrics, from its MLflow parent run in the project's store."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{project / 'mlruns/mlflow.db'}")
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    (parent,) = client.search_runs(experiments, "metrics.`stage_seconds.config` >= 0")
+    return {
+        key.removeprefix("stage_seconds."): value
+        for key, value in parent.data.metrics.items()
+        if key.startswith("stage_seconds.")
+    }
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,8 @@ class Run:
 
 
 def timed_run(project: Path, profile: str, workers: int) -> Run:
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    environment = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS=str(threads))
+    threads = stage_threads(workers) or int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
+    environment = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     command = [str(BIN / "psyllm"), "run", "--profile", profile, "--stage-workers", str(workers)]
     started = time.perf_counter()
     completed = subprocess.run(command, cwd=project, env=environment, capture_output=True, text=True)

@@ -4,16 +4,18 @@ DVC alone decides what is stale: each stage task runs `dvc repro --single-item S
 stages it depends on have run, so Prefect's own result cache is off. Independent branches (the
 screener beside the model) can run side by side (`stage_workers`): DVC releases its repository
 lock while a stage's command runs, and each stage waits for that lock rather than failing on it.
-One worker is the default, because on a 2-core CPU two stages that each use every core stall
-each other. A stage that fails transiently (exit code 75: a server or remote out of reach) is
-retried with backoff; any other failure fails the flow with the step's own error message. One
-MLflow parent run per flow run holds the lineage (git commit, DVC hashes, profile, flow-run id);
-every step's run nests under it.
+Side by side, each stage gets its share of the cores. One worker is the default: with two on a
+2-core CPU the model trains on one core while the screener's stages run (the smoke profile ran 1.34x
+faster with two, bench/pipeline.py; the default profile is unmeasured). A stage that fails
+transiently (exit code 75: a server or remote out of reach) is retried with backoff; any other
+failure fails the flow with the step's own error message. One MLflow parent run per flow run holds
+the lineage (git commit, DVC hashes, profile, flow-run id); every step's run nests under it.
 
 Run it with `psyllm run` (Prefect's temporary local API unless `PREFECT_API_URL` is set), on a
 schedule with `psyllm schedule`, or from a work pool through the generated prefect.yaml.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -97,12 +99,16 @@ def _transient_only(task: Task[..., Any], task_run: TaskRun, state: State[Any]) 
     retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
     retry_condition_fn=_transient_only,
 )
-def run_stage(stage: str) -> str:
-    """`dvc repro --single-item STAGE`; returns "ran" or "up to date"."""
+def run_stage(stage: str, threads: int | None = None) -> str:
+    """`dvc repro --single-item STAGE` on `threads` torch threads (None: as inherited).
+
+    Returns "ran" or "up to date".
+    """
     logger = get_run_logger()
+    environment = None if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
     process = subprocess.Popen(
         [DVC, "--wait-for-lock", "repro", "--single-item", stage],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
     )  # fmt: skip
     assert process.stdout is not None
     lines = []
@@ -115,6 +121,17 @@ def run_stage(stage: str) -> str:
     return "up to date" if any("didn't change, skipping" in line for line in lines) else "ran"
 
 
+def stage_threads(workers: int) -> int | None:
+    """Torch threads per stage with `workers` stages at a time: a share of the cores, unless
+    OMP_NUM_THREADS is set already (None: one stage at a time, or the caller's own setting).
+
+    Two stages that each use every core stall each other at OpenMP's barriers.
+    """
+    if workers == 1 or "OMP_NUM_THREADS" in os.environ:
+        return None
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def run_stages(graph: dict[str, list[str]], workers: int) -> tuple[dict[str, str], dict[str, float]]:
     """Run each stage once the stages it depends on have run, at most `workers` at a time.
 
@@ -122,6 +139,7 @@ def run_stages(graph: dict[str, list[str]], workers: int) -> tuple[dict[str, str
     stage starts; those running finish (each leaves DVC's records consistent), then the first
     failure is raised.
     """
+    threads = stage_threads(workers)
     waiting = list(graph)
     running: dict[PrefectFuture[str], tuple[str, float]] = {}
     outcomes: dict[str, str] = {}
@@ -132,7 +150,7 @@ def run_stages(graph: dict[str, list[str]], workers: int) -> tuple[dict[str, str
             ready = [stage for stage in waiting if all(upstream in outcomes for upstream in graph[stage])]
             for stage in ready[: workers - len(running)]:
                 waiting.remove(stage)
-                running[run_stage.submit(stage)] = (stage, time.monotonic())
+                running[run_stage.submit(stage, threads)] = (stage, time.monotonic())
         if not running:
             raise PsyllmError(f"stages {', '.join(waiting)} depend on stages that are not in the graph")
         finished = next(as_completed(list(running)))

@@ -1,8 +1,8 @@
 """Preparation: leak-free splits on real data, corpus cleaning, and all-or-nothing writes."""
 
 import json
-from pathlib import Path
 from itertools import product
+from pathlib import Path
 
 import pytest
 

@@ -1,5 +1,6 @@
 """Stage tasks on a throwaway DVC project and a temporary Prefect API: retries, and stages side by side."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -26,8 +27,8 @@ pathlib.Path("{name}.out").write_text("done")
 
 # Each of the two waits until the other has started: run one at a time, the first gives up.
 RENDEZVOUS = """
-import pathlib, sys, time
-pathlib.Path("{name}.started").touch()
+import os, pathlib, sys, time
+pathlib.Path("{name}.started").write_text(os.environ.get("OMP_NUM_THREADS", "unset"))
 deadline = time.monotonic() + 60
 while not pathlib.Path("{other}.started").exists():
     if time.monotonic() > deadline:
@@ -127,6 +128,7 @@ def test_independent_stages_run_side_by_side_and_a_failure_stops_what_depends_on
         """,
     )
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the flow then shares the cores out itself
     graph = stage_graph()
     assert sorted(graph["joined"]) == ["left", "right"] and graph["after"] == ["broken"]
     assert list(graph).index("joined") > max(list(graph).index("left"), list(graph).index("right"))
@@ -142,6 +144,8 @@ def test_independent_stages_run_side_by_side_and_a_failure_stops_what_depends_on
 
     outcomes, failure = side_by_side()
     assert outcomes == {"left": "ran", "right": "ran", "joined": "ran"}
+    threads = str(max(1, (os.cpu_count() or 1) // 2))  # two stages side by side, half the cores each
+    assert (tmp_path / "left.started").read_text() == (tmp_path / "right.started").read_text() == threads
     # Both stages recorded their results in dvc.lock, though they finished side by side.
     locked = YAML(typ="safe").load((tmp_path / "dvc.lock").read_text())["stages"]
     assert {"left", "right", "joined"} <= set(locked)
