@@ -174,23 +174,9 @@ class PsyLLM:
             request = check_request(
                 question, description, max_new_tokens, self.answerer.config, self.answerer.generation.max_new_tokens
             )
-            events = [event async for event in self.answerer.events(request)]
+            return await self.answerer.answer(request)
         except PsyllmError as refusal:
             return _refusal(refusal)
-        screened = events[0]
-
-        def text_of(kind: str) -> str:
-            return "".join(event["text"] for event in events if event["type"] == kind).strip()
-
-        # Crisis help first, then the model's text, then a withheld-answer notice: paragraphs of their own.
-        blocks = (text_of("crisis"), text_of("text"), text_of("withheld"))
-        return {
-            "answer": "\n\n".join(block for block in blocks if block),
-            "screening": screened["screening"],
-            "model_version": screened["model_version"],
-            "request_id": screened["request_id"],
-            "withheld": any(event["type"] == "withheld" for event in events),
-        }
 
     @bentoml.api(route="/answer_stream")
     async def answer_stream(

@@ -21,6 +21,7 @@ from components.modelling.prompt import PromptTemplate
 from components.modelling.scoring import Questions, QuestionScore, compare
 from components.promotion import Evidence
 from components.results import BenchmarkResults, read_model_evaluation
+from components.tracking import MODEL_ARTIFACT
 
 CHAMPION_SCORES = "champion_scores"  # in paths.cache
 EXPORTED_MODELS = "registry"  # in paths.cache
@@ -52,7 +53,7 @@ def champion_records(params: Params, champion: registry.Version, name: str) -> l
     cache = paths.cache / CHAMPION_SCORES / f"{champion.digest[:16]}-{_questions_key(questions, profile)[:16]}.jsonl"
     if cache.is_file():
         return [QuestionScore(**record) for _, record in read_jsonl(cache)]
-    folder = registry.export_model(champion, paths.cache / EXPORTED_MODELS)
+    folder = registry.export_model(champion, paths.cache / EXPORTED_MODELS) / MODEL_ARTIFACT
     records = score_model(str(folder), PromptTemplate.load(folder), {name: questions}, profile)[name]
     write_jsonl(cache, (record.as_record() for record in records))
     return records

@@ -22,10 +22,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from components.errors import PsyllmError
-from components.modelling.prompt import TEMPLATE_FILE
-from components.modelling.stored_generation import GENERATION_FILE
+from components.screening.screener import MANIFEST_FILE
 from components.staging import staged_folder
-from components.tracking import GENERATION_METADATA_KEY, MODEL_DIGEST_TAG, TEMPLATE_METADATA_KEY, connect
+from components.tracking import MODEL_ARTIFACT, MODEL_DIGEST_TAG, SCREENER_ARTIFACT, SCREENER_DIGEST_TAG, connect
 
 MODEL_NAME = "psyllm"
 CHALLENGER = "challenger"
@@ -72,9 +71,12 @@ def _client() -> MlflowClient:
     return MlflowClient()
 
 
-def find_by_digest(digest: str) -> Version | None:
-    """The version registered from a model folder with this content digest, if any."""
-    found = _client().search_model_versions(f"name='{MODEL_NAME}' and tags.`{MODEL_DIGEST_TAG}` = '{digest}'")
+def find_by_digest(digest: str, screener_digest: str) -> Version | None:
+    """The version registered from a model folder and a screener with these content digests, if any."""
+    found = _client().search_model_versions(
+        f"name='{MODEL_NAME}' and tags.`{MODEL_DIGEST_TAG}` = '{digest}' "
+        f"and tags.`{SCREENER_DIGEST_TAG}` = '{screener_digest}'"
+    )
     return Version.of(min(found, key=lambda v: int(v.version))) if found else None
 
 
@@ -97,14 +99,16 @@ def by_alias(alias: str) -> Version | None:
 def create_version(
     model_uri: str,
     digest: str,
+    screener_digest: str,
     metrics: dict[str, float],
     base_metrics: dict[str, float],
     tags: dict[str, str],
     card: str,
 ) -> Version:
-    """A new version from a logged model, with its metrics, lineage tags and model card."""
+    """A new version from a logged answer model, with its metrics, lineage tags and model card."""
     version_tags = {
         MODEL_DIGEST_TAG: digest,
+        SCREENER_DIGEST_TAG: screener_digest,
         **{f"{METRIC_PREFIX}{key}": repr(value) for key, value in metrics.items()},
         **{f"{BASE_METRIC_PREFIX}{key}": repr(value) for key, value in base_metrics.items()},
         **tags,
@@ -179,27 +183,33 @@ def resolve(model_uri: str) -> Version:
     return version
 
 
-def export_model(version: Version, destination: Path) -> Path:
-    """A registered version as a plain model folder (weights, tokenizer, prompt template, decoding) in `destination`.
+def is_version_folder(folder: Path) -> bool:
+    """Whether `folder` holds a version's answer model and its screener (exported, or baked into a Bento)."""
+    return (folder / MODEL_ARTIFACT).is_dir() and (folder / SCREENER_ARTIFACT / MANIFEST_FILE).is_file()
 
-    The folder is what `load_model`, `PromptTemplate.load` and `load_generation` open, so serving loads a
-    registered model exactly as it loads a fine-tuned folder. An exported folder is reused.
+
+def export_model(version: Version, destination: Path) -> Path:
+    """A registered version's two folders, `model/` and `screener/`, in a folder under `destination`.
+
+    `model/` is the plain fine-tuned folder (weights, tokenizer, prompt template, decoding), which
+    `load_model` opens and a user can fine-tune further; `screener/` is the screener registered with
+    it. They are the artefacts `mlflow.pyfunc.load_model` answers with, so serving a registry URI
+    serves exactly the registered thing. An exported version is reused.
     """
     folder = destination / f"{MODEL_NAME}-v{version.number}-{version.digest[:12]}"
-    if (folder / TEMPLATE_FILE).is_file():
+    if is_version_folder(folder):
         return folder
     _client()
-    info = mlflow.models.get_model_info(version.model_uri)
-    missing = [key for key in (TEMPLATE_METADATA_KEY, GENERATION_METADATA_KEY) if key not in (info.metadata or {})]
-    if missing:
-        raise PsyllmError(
-            f"{version.model_uri} has no {' or '.join(missing)} in its metadata; it was not logged by this psyllm"
-        )
     with staged_folder(folder) as staging, tempfile.TemporaryDirectory(dir=destination) as download:
         downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.model_uri, dst_path=download))
-        for part in (downloaded / "model", downloaded / "components" / "tokenizer"):
-            shutil.copytree(part, staging, dirs_exist_ok=True)
-        (staging / TEMPLATE_FILE).write_text(json.dumps(info.metadata[TEMPLATE_METADATA_KEY]), encoding="utf-8")
-        (staging / GENERATION_FILE).write_text(json.dumps(info.metadata[GENERATION_METADATA_KEY]), encoding="utf-8")
-        (staging / VERSION_FILE).write_text(f"{MODEL_NAME}/{version.number}", encoding="utf-8")
+        artifacts = mlflow.models.Model.load(downloaded).flavors.get("python_function", {}).get("artifacts", {})
+        missing = [name for name in (MODEL_ARTIFACT, SCREENER_ARTIFACT) if name not in artifacts]
+        if missing:
+            raise PsyllmError(
+                f"{version.model_uri} carries no {' or '.join(missing)} artefact; it was not registered by this "
+                "psyllm (register it again with `psyllm register`)"
+            )
+        for name in (MODEL_ARTIFACT, SCREENER_ARTIFACT):
+            shutil.copytree(downloaded / artifacts[name]["path"], staging / name)
+        (staging / MODEL_ARTIFACT / VERSION_FILE).write_text(f"{MODEL_NAME}/{version.number}", encoding="utf-8")
     return folder

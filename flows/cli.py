@@ -313,12 +313,12 @@ def serve(
 ) -> None:
     """Serve answers, screening, ratings, the case queue and the web page (BentoML; default: the champion)."""
     from components.locations import MODEL_ENV
-    from components.serving.runtime import model_folder, model_version, screener_folder, serve_config
+    from components.serving.runtime import model_version, serve_config, served_folders, source_folder
 
     # Resolved here, so a missing champion or screener is one clear line rather than a server log.
-    folder = model_folder(model or serve_config(Path.cwd()).model, Path.cwd())
-    screener_folder(Path.cwd())
-    typer.echo(f"serve: {model_version(folder)} on http://{host}:{port}/ (Ctrl-C stops it)")
+    folder = source_folder(model or serve_config(Path.cwd()).model, Path.cwd())
+    answer_model, _ = served_folders(folder, Path.cwd())
+    typer.echo(f"serve: {model_version(answer_model)} on http://{host}:{port}/ (Ctrl-C stops it)")
     bentoml = Path(sys.executable).parent / "bentoml"
     os.environ[MODEL_ENV] = str(folder.resolve())
     os.execv(bentoml, [str(bentoml), "serve", "service:PsyLLM", "--host", host, "--port", str(port)])

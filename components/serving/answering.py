@@ -3,7 +3,8 @@
 Every path to model text goes through `Answerer.events`:
 1. the request is checked (clear `InvalidRequest` messages, nothing stored);
 2. the message is screened before any model text exists, and the verdict is the first event;
-3. the answer (and for an urgent message its case for the counsellors' queue) is recorded;
+3. the answer (and for an urgent message its case for the counsellors' queue) is recorded, when
+   there is a store: a registry client (components/serving/pyfunc.py) answers with none;
 4. an urgent message gets the fixed, human-written `crisis_reply` (saying a counsellor was told
    only when its case was opened) and no generated advice at all: nothing is generated for it;
    an elevated message gets the gentler reply followed by the model's answer. When the service
@@ -99,7 +100,11 @@ def screening_json(screening: Screening) -> dict[str, Any]:
 
 
 class Answerer:
-    """The model, screener and store behind the service's answer endpoints."""
+    """The model, screener and store behind every answer: the service's endpoints and the registered model.
+
+    With no store (`store=None`: a registry client's notebook or batch job) nothing is recorded and no
+    case opens, so an urgent message's crisis reply does not claim that a counsellor was told.
+    """
 
     def __init__(
         self,
@@ -108,7 +113,7 @@ class Answerer:
         template: PromptTemplate,
         generation: GenerationConfig,
         screener: Screener,
-        store: Store,
+        store: Store | None,
         config: ServeConfig,
         model_version: str,
     ) -> None:
@@ -119,7 +124,27 @@ class Answerer:
 
     def close(self) -> None:
         self.generator.close()
-        self.store.close()
+        if self.store is not None:
+            self.store.close()
+
+    async def answer(self, request: AnswerRequest) -> dict[str, Any]:
+        """The whole answer at once: `{answer, screening, model_version, request_id, withheld}`.
+
+        Crisis help comes first, then the model's text, then a withheld-answer notice, each a paragraph.
+        """
+        events = [event async for event in self.events(request)]
+
+        def text_of(kind: str) -> str:
+            return "".join(event["text"] for event in events if event["type"] == kind).strip()
+
+        blocks = (text_of("crisis"), text_of("text"), text_of("withheld"))
+        return {
+            "answer": "\n\n".join(block for block in blocks if block),
+            "screening": events[0]["screening"],
+            "model_version": events[0]["model_version"],
+            "request_id": events[0]["request_id"],
+            "withheld": any(event["type"] == "withheld" for event in events),
+        }
 
     async def events(self, request: AnswerRequest) -> AsyncIterator[dict[str, Any]]:
         """The answer as events: screening, then crisis (if any), text pieces, and done or withheld."""
@@ -139,7 +164,9 @@ class Answerer:
             if screening.level == "none":
                 raise
         issued = IssuedAnswer(request_id, self.model_version, screening.level, screening.categories, request.question)
-        case_id = await asyncio.to_thread(self.store.record_answer, issued, screening.urgent)
+        case_id = None
+        if self.store is not None:
+            case_id = await asyncio.to_thread(self.store.record_answer, issued, screening.urgent)
         log.info("request %s: screened %s %s", request_id, screening.level, ",".join(screening.categories) or "-")
         if case_id is not None:
             log.warning("request %s: urgent case %s queued for a counsellor", request_id, case_id)
@@ -175,7 +202,8 @@ class Answerer:
                 yield {"type": "done", "request_id": request_id, "generated": True}
                 return
         await pieces.aclose()  # frees the row in the batch
-        await asyncio.to_thread(self.store.mark_withheld, request_id)
+        if self.store is not None:
+            await asyncio.to_thread(self.store.mark_withheld, request_id)
         log.warning("request %s: generated answer withheld (it encourages harm)", request_id)
         yield {"type": "withheld", "text": WITHHELD_NOTICE[language]}
         yield {"type": "done", "request_id": request_id, "generated": False}

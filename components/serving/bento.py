@@ -1,9 +1,11 @@
 """`psyllm package`: the champion (or any model), its screener and the service, built into a Bento.
 
-The model and screener are copied into `build/bento/`, which bentofile.yaml includes and where
-the service looks first, so the built Bento serves with no tracking server and no project
-around it. The folder is removed once the Bento is built, so the project itself keeps serving
-what `serve.model` names. The build is offline: `lock_packages: false`, nothing is resolved or fetched.
+The model and screener (a registered version's own, else the project's) are copied into
+`build/bento/model` and `build/bento/screener`, the layout of an exported version, which
+bentofile.yaml includes and where the service looks first, so the built Bento serves with no
+tracking server and no project around it. The folder is removed once the Bento is built, so
+the project itself keeps serving what `serve.model` names. The build is offline
+(`lock_packages: false`): nothing is resolved or fetched.
 """
 
 import shutil
@@ -13,21 +15,22 @@ import bentoml
 
 from components.locations import BENTO_BUILD_DIR
 from components.registry import VERSION_FILE
-from components.serving.runtime import model_folder, model_version, screener_folder
+from components.serving.runtime import model_version, served_folders, source_folder
+from components.tracking import MODEL_ARTIFACT, SCREENER_ARTIFACT
 
 
 def package(root: Path, source: str) -> str:
     """Build the Bento from `root` (the project) and return its tag."""
-    folder = model_folder(source, root)
-    screener_dir = screener_folder(root)
+    model, screener = served_folders(source_folder(source, root), root)
+    version = model_version(model)
     baked = root / BENTO_BUILD_DIR
     shutil.rmtree(baked, ignore_errors=True)
     try:
-        shutil.copytree(folder, baked / "model")
-        (baked / "model" / VERSION_FILE).write_text(model_version(folder), encoding="utf-8")
-        shutil.copytree(screener_dir, baked / "screener")
+        shutil.copytree(model, baked / MODEL_ARTIFACT)
+        (baked / MODEL_ARTIFACT / VERSION_FILE).write_text(version, encoding="utf-8")
+        shutil.copytree(screener, baked / SCREENER_ARTIFACT)
         bento = bentoml.bentos.build_bentofile(
-            str(root / "bentofile.yaml"), build_ctx=str(root), labels={"psyllm.model_version": model_version(folder)}
+            str(root / "bentofile.yaml"), build_ctx=str(root), labels={"psyllm.model_version": version}
         )
     finally:
         shutil.rmtree(baked, ignore_errors=True)

@@ -11,7 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from components import registry
-from components.lineage import data_hashes
+from components.lineage import data_hashes, folder_digest
 from components.registry import CHALLENGER, CHAMPION, MODEL_NAME
 from components.run_lock import run_lock
 from tests.conftest import PROJECT_ROOT, SHARED_DATA
@@ -55,9 +55,11 @@ def test_the_flow_registered_the_evaluated_model_with_its_lineage(smoke_project)
 
     mlflow.set_tracking_uri(f"sqlite:///{(smoke_project / 'mlruns/mlflow.db').resolve()}")
     info = mlflow.models.get_model_info(f"models:/{MODEL_NAME}/{version.version}")
-    assert info.signature.inputs.input_types() == [mlflow.types.DataType.string]
+    assert info.signature.inputs.input_names() == ["question", "description"]
+    assert info.signature.outputs.input_names() == ["answer", "level", "categories", "withheld"]
     assert info.saved_input_example_info is not None
-    assert "psyllm_prompt_template" in info.metadata
+    assert set(info.flavors["python_function"]["artifacts"]) == {"model", "screener"}  # one self-contained version
+    assert tags["psyllm.screener_digest"] == folder_digest(smoke_project / "data/screener")
 
     parent = client.get_run(tags["psyllm.mlflow_parent_run"])
     assert parent.info.status == "FINISHED"

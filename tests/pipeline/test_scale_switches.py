@@ -149,7 +149,7 @@ def test_register_promote_and_rollback_through_a_real_mlflow_server(tmp_path, sm
             registry.move_alias(registry.CHAMPION, "99", "test", "test")
         registry.move_alias(registry.CHAMPION, "1", "first champion", "test")
         second = registry.create_version(
-            registry.get("1").model_uri, "another-digest", {"perplexity": 1.0}, {}, {}, "# v2"
+            registry.get("1").model_uri, "another-digest", "another-screener", {"perplexity": 1.0}, {}, {}, "# v2"
         )
         promoted = run(project, str(BIN / "psyllm"), "promote", second.number, MLFLOW_TRACKING_URI=uri)
         assert promoted.returncode == 0, promoted.stderr

@@ -1,9 +1,9 @@
-"""Service settings and model resolution: environment overrides, clear errors, and the Bento's baked folders first."""
+"""Service settings and model resolution: environment overrides, clear errors, and a version's own screener."""
 
 import pytest
 
 from components.errors import PsyllmError
-from components.serving.runtime import model_folder, screener_folder, serve_config
+from components.serving.runtime import screener_folder, serve_config, served_folders, source_folder
 from tests.conftest import PROJECT_ROOT
 
 
@@ -18,19 +18,23 @@ def test_the_environment_overrides_the_deployment_settings():
 
 def test_a_missing_model_or_screener_is_one_clear_error(tmp_path):
     with pytest.raises(PsyllmError, match="is neither a models:/ URI nor a model folder"):
-        model_folder(str(tmp_path / "nowhere"), tmp_path)
+        source_folder(str(tmp_path / "nowhere"), tmp_path)
     with pytest.raises(PsyllmError, match="expected models:/psyllm@ALIAS or models:/psyllm/NUMBER"):
-        model_folder("models:/other@champion", tmp_path)
+        source_folder("models:/other@champion", tmp_path)
     (tmp_path / "params.yaml").write_text((PROJECT_ROOT / "params.yaml").read_text())  # paths.screener
     with pytest.raises(PsyllmError, match="no trained screener in"):
         screener_folder(tmp_path, {})
 
 
-def test_a_bento_serves_what_was_baked_into_it(tmp_path):
+def test_a_bento_serves_the_version_baked_into_it_with_that_versions_screener(tmp_path):
     (tmp_path / "params.yaml").write_text((PROJECT_ROOT / "params.yaml").read_text())
     (tmp_path / "build/bento/model").mkdir(parents=True)
     (tmp_path / "build/bento/screener").mkdir()
     (tmp_path / "build/bento/screener/screener.json").write_text("{}")
-    assert serve_config(tmp_path, {}).model == "build/bento/model"
+    assert serve_config(tmp_path, {}).model == "build/bento"
     assert serve_config(tmp_path, {"PSYLLM_MODEL": "elsewhere"}).model == "elsewhere"  # the environment wins
-    assert screener_folder(tmp_path, {}) == tmp_path / "build/bento/screener"
+    baked = source_folder("build/bento", tmp_path)
+    elsewhere = {"PSYLLM_SCREENER_DIR": str(tmp_path / "other")}  # applies to plain model folders only
+    assert served_folders(baked, tmp_path, elsewhere) == (baked / "model", baked / "screener")
+    with pytest.raises(PsyllmError, match="no trained screener in"):
+        served_folders(baked / "model", tmp_path, elsewhere)  # a plain folder takes the project's screener

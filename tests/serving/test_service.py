@@ -5,6 +5,8 @@ import re
 
 import bentoml
 import httpx
+import mlflow
+import pandas as pd
 import pytest
 
 from components.serving.store import Store
@@ -60,6 +62,22 @@ def test_an_urgent_message_gets_help_and_no_generated_advice_and_reaches_the_cas
     assert case["categories"] == "suicide" and case["question"] is None  # raw text is not stored by default
     resolved = httpx.post(f"{served.url}/cases/{case['id']}/resolve", headers={"X-API-Key": API_KEY})
     assert resolved.json()["status"] == "resolved"
+
+
+def test_the_registered_model_answers_as_the_service_does(client, smoke_project):
+    """One definition of answering: MLflow's client on the registry and the Bento built from it agree."""
+    mlflow.set_tracking_uri(f"sqlite:///{(smoke_project / 'mlruns/mlflow.db').resolve()}")
+    registered = mlflow.pyfunc.load_model("models:/psyllm@challenger")
+    questions = [WORRY, "我最近总是失眠，怎么办？", "Sometimes I wish I could just go to sleep and not wake up"]
+    local = registered.predict(pd.DataFrame({"question": questions}), params={"max_new_tokens": 24})
+    for question, row in zip(questions, local.to_dict("records"), strict=True):
+        served = client.answer(question=question, max_new_tokens=24)
+        assert (row["level"], row["categories"].split(",") if row["categories"] else []) == (
+            served["screening"]["level"],
+            served["screening"]["categories"],
+        )
+        assert row["answer"] == served["answer"] and row["withheld"] == served["withheld"]
+    assert local["level"].tolist() == ["none", "none", "elevated"]  # the gentle reply, then the model's text
 
 
 def test_ratings_are_stored_once_per_rater_for_issued_answers_only(client, served):
