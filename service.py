@@ -26,6 +26,7 @@ from components.locations import API_KEY_ENV
 from components.screening.screener import InvalidMessage
 from components.serving.answering import Answerer, check_request, screening_json
 from components.serving.batching import QueueFull
+from components.serving.lifecycle import drain_on_sigterm, draining, exit_with_parent
 from components.serving.runtime import build_answerer
 from components.serving.store import AlreadyRated, UnknownRequest
 
@@ -64,6 +65,21 @@ def _refusal(error: PsyllmError) -> JSONResponse:
     if isinstance(error, AlreadyRated):
         return _error(409, str(error))
     return _error(400, str(error))
+
+
+class RefuseWhileDraining:
+    """Once SIGTERM has started the drain, a request that still reaches this worker gets 503 with Retry-After
+    (uvicorn has closed the listening socket; this covers requests on connections already open)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and draining() and scope["path"] not in ("/livez", "/metrics"):
+            refusal = _error(503, "the service is shutting down; retry on another replica", {"Retry-After": "5"})
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class JsonBodiesOnly:
@@ -150,10 +166,12 @@ class PsyLLM:
     """One process holds the model; concurrent requests share its decoding batches."""
 
     def __init__(self) -> None:
+        exit_with_parent()  # first: a worker whose server died while the model loads must not linger
         self.answerer = build_answerer(Path.cwd())
+        drain_on_sigterm(self.answerer.config.shutdown_timeout_s)
 
     def __is_ready__(self) -> bool:
-        return self.answerer.generator.alive()
+        return self.answerer.generator.alive() and not draining()
 
     @bentoml.on_shutdown
     def close(self) -> None:
@@ -224,3 +242,4 @@ class PsyLLM:
 
 
 PsyLLM.add_asgi_middleware(JsonBodiesOnly)
+PsyLLM.add_asgi_middleware(RefuseWhileDraining)

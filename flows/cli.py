@@ -321,7 +321,9 @@ def serve(
     typer.echo(f"serve: {model_version(answer_model)} on http://{host}:{port}/ (Ctrl-C stops it)")
     bentoml = Path(sys.executable).parent / "bentoml"
     os.environ[MODEL_ENV] = str(folder.resolve())
-    os.execv(bentoml, [str(bentoml), "serve", "service:PsyLLM", "--host", host, "--port", str(port)])
+    drain = str(serve_config(Path.cwd()).shutdown_timeout_s)
+    os.execv(bentoml, [str(bentoml), "serve", "service:PsyLLM", "--host", host, "--port", str(port),
+                       "--timeout-graceful-shutdown", drain])  # fmt: skip
 
 
 @app.command()

@@ -36,19 +36,21 @@ def drain_on_sigterm(timeout_s: float) -> None:
     """Mark the worker draining on SIGTERM, then pass the signal on to the server's own handler.
 
     Must run in the main thread after the server installed its handler (BentoML creates the
-    service there, inside the running server); elsewhere it does nothing.
+    service there, inside the running server); elsewhere, or with no server handler to pass the
+    signal on to (the service class built in a test), it does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         return
     previous = signal.getsignal(signal.SIGTERM)
+    if not callable(previous):
+        return
 
     def on_sigterm(number: int, frame: FrameType | None) -> None:
         if not _draining.is_set():
             _draining.set()
             log.info("SIGTERM: draining (up to %.0f s for requests in flight)", timeout_s)
             threading.Thread(target=_exit_hard_after, args=(timeout_s + _HARD_EXIT_AFTER_S,), daemon=True).start()
-        if callable(previous):
-            previous(number, frame)
+        previous(number, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
 

@@ -1,0 +1,110 @@
+"""How `psyllm serve` stops: a hard kill leaves no worker behind, and SIGTERM drains answers in flight.
+
+Each test runs the real `psyllm serve` (BentoML's process manager and its worker) on loopback with
+the smoke run's model and screener, in a session of its own, as a crash or an orchestrator sees it.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import PROJECT_ROOT, free_port
+from tests.pipeline.project import BIN, environment, kill_group
+from tests.pipeline.servers import wait_until_healthy
+from tests.serving.servers import service_environment
+
+STREAMS = 24
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[str], url: str, log: Path) -> None:
+        self.process, self.url, self.log = process, url, log
+
+    def workers(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+
+@contextmanager
+def psyllm_serve(smoke_project: Path, folder: Path) -> Iterator[Server]:
+    port, log = free_port(), folder / "serve.log"
+    env = service_environment(smoke_project, f"sqlite:///{folder / 'store.sqlite'}")
+    command = [str(BIN / "psyllm"), "serve", "--model", env.pop("PSYLLM_MODEL"), "--port", str(port)]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=environment(**env, BENTOML_HOME=str(folder / "bentoml")),
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=True, text=True,
+        )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_healthy(f"{url}/readyz", timeout_s=240)
+        except TimeoutError:
+            raise AssertionError(f"psyllm serve never became ready:\n{log.read_text()[-5000:]}") from None
+        yield Server(process, url, log)
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+
+
+def _gone(processes: list[psutil.Process]) -> bool:
+    return not [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_hard_killed_server_leaves_no_worker_answering(smoke_project, tmp_path):
+    with psyllm_serve(smoke_project, tmp_path) as server:
+        workers = server.workers()
+        assert workers and all(os.getsid(worker.pid) != os.getsid(server.process.pid) for worker in workers)
+        os.killpg(server.process.pid, signal.SIGKILL)  # the server's group, as a crash or an OOM kill does
+        deadline = time.monotonic() + 20
+        while not _gone(workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(workers), f"workers outlived their server:\n{server.log.read_text()[-3000:]}"
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.url}/readyz", timeout=3)
+    assert "has gone; shutting down" in server.log.read_text()
+
+
+def test_sigterm_lets_answers_in_flight_finish_then_exits(smoke_project, tmp_path):
+    finished: dict[int, list[dict]] = {}
+    started = threading.Semaphore(0)
+
+    def ask(number: int) -> None:
+        events = []
+        payload = {"question": f"How can I sleep better before exam {number}?", "max_new_tokens": 256}
+        with httpx.stream("POST", f"{server.url}/answer_stream", json=payload, timeout=120) as response:
+            for line in response.iter_lines():
+                events.append(json.loads(line))
+                if len(events) == 1:
+                    started.release()  # screened and queued: in flight
+        finished[number] = events
+
+    with psyllm_serve(smoke_project, tmp_path) as server:
+        askers = [threading.Thread(target=ask, args=(number,)) for number in range(STREAMS)]
+        for asker in askers:
+            asker.start()
+        for _ in askers:
+            assert started.acquire(timeout=120)
+        in_flight = STREAMS - len(finished)
+        server.process.send_signal(signal.SIGTERM)
+        try:  # a new request is refused: 503 once the drain began, or no connection once the socket closed
+            readiness = httpx.get(f"{server.url}/readyz", timeout=10).status_code
+        except httpx.ConnectError:
+            readiness = None
+        for asker in askers:
+            asker.join(timeout=120)
+        assert server.process.wait(timeout=60) == 0
+    assert in_flight >= 1, "every answer was done before SIGTERM; the test proved nothing"
+    assert readiness in (503, None)  # not ready while draining
+    assert sorted(finished) == list(range(STREAMS))
+    assert all(events[0]["type"] == "screening" and events[-1]["type"] == "done" for events in finished.values())
+    assert "Completed cleanup hook: close" in server.log.read_text()  # the store was closed
