@@ -28,7 +28,7 @@ from components.serving.answering import Answerer, check_request, screening_json
 from components.serving.batching import QueueFull
 from components.serving.lifecycle import drain_on_sigterm, draining, exit_with_parent
 from components.serving.runtime import build_answerer
-from components.serving.store import AlreadyRated, UnknownRequest
+from components.serving.store import AlreadyRated, StoreUnavailable, UnknownRequest
 
 ROOT = Path(__file__).resolve().parent
 PAGE = (ROOT / "components" / "serving" / "page.html").read_text(encoding="utf-8")
@@ -58,7 +58,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 def _refusal(error: PsyllmError) -> JSONResponse:
     """The HTTP answer to a request the service refuses."""
-    if isinstance(error, QueueFull):
+    if isinstance(error, QueueFull | StoreUnavailable):
         return _error(503, str(error), {"Retry-After": str(error.retry_after_s)})
     if isinstance(error, UnknownRequest):
         return _error(404, str(error))
@@ -132,7 +132,10 @@ def open_cases(status: str | None = None, x_api_key: ApiKey = None) -> JSONRespo
         return refused
     if status not in (None, "open", "resolved"):
         return _error(400, "status: expected open or resolved")
-    return JSONResponse({"cases": _answerer().store.cases(status)})
+    try:
+        return JSONResponse({"cases": _answerer().store.cases(status)})
+    except PsyllmError as refusal:
+        return _refusal(refusal)
 
 
 @web.post("/cases/{case_id}/resolve")
@@ -151,7 +154,10 @@ def export_ratings(x_api_key: ApiKey = None) -> JSONResponse:
     """Every rating with its model version: the paper's human evaluation, for export."""
     if refused := _authorised(x_api_key):
         return refused
-    return JSONResponse({"ratings": _answerer().store.ratings()})
+    try:
+        return JSONResponse({"ratings": _answerer().store.ratings()})
+    except PsyllmError as refusal:
+        return _refusal(refusal)
 
 
 @bentoml.service(
@@ -171,7 +177,8 @@ class PsyLLM:
         drain_on_sigterm(self.answerer.config.shutdown_timeout_s)
 
     def __is_ready__(self) -> bool:
-        return self.answerer.generator.alive() and not draining()
+        """Ready: the model decodes, the store answers, and no drain has begun."""
+        return self.answerer.generator.alive() and not draining() and self.answerer.store.reachable()
 
     @bentoml.on_shutdown
     def close(self) -> None:

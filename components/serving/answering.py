@@ -33,7 +33,7 @@ from components.screening.crisis import reply_language
 from components.screening.output import encourages_harm
 from components.screening.screener import InvalidMessage, check_message
 from components.serving.batching import GenerationQueue, QueueFull
-from components.serving.store import IssuedAnswer, Store, new_request_id
+from components.serving.store import IssuedAnswer, Store, StoreUnavailable, new_request_id
 
 log = logging.getLogger(__name__)
 # Release model text in pieces of about a clause, each screened with everything before it.
@@ -164,9 +164,7 @@ class Answerer:
             if screening.level == "none":
                 raise
         issued = IssuedAnswer(request_id, self.model_version, screening.level, screening.categories, request.question)
-        case_id = None
-        if self.store is not None:
-            case_id = await asyncio.to_thread(self.store.record_answer, issued, screening.urgent)
+        case_id = await self._record(issued, screening.urgent)
         log.info("request %s: screened %s %s", request_id, screening.level, ",".join(screening.categories) or "-")
         if case_id is not None:
             log.warning("request %s: urgent case %s queued for a counsellor", request_id, case_id)
@@ -203,10 +201,30 @@ class Answerer:
                 return
         await pieces.aclose()  # frees the row in the batch
         if self.store is not None:
-            await asyncio.to_thread(self.store.mark_withheld, request_id)
+            try:
+                await asyncio.to_thread(self.store.mark_withheld, request_id)
+            except StoreUnavailable:
+                log.error("request %s: the withheld answer could not be flagged (the store is unavailable)", request_id)
         log.warning("request %s: generated answer withheld (it encourages harm)", request_id)
         yield {"type": "withheld", "text": WITHHELD_NOTICE[language]}
         yield {"type": "done", "request_id": request_id, "generated": False}
+
+    async def _record(self, issued: IssuedAnswer, urgent: bool) -> int | None:
+        """Record the answer (and open an urgent case): the case's id, or None when none was opened.
+
+        Screening, the crisis reply and the answer never wait on the database: with the store
+        unavailable the answer goes out unrecorded, and an urgent one's reply promises no counsellor.
+        """
+        if self.store is None:
+            return None
+        try:
+            return await asyncio.to_thread(self.store.record_answer, issued, urgent)
+        except StoreUnavailable:
+            if urgent:
+                log.error("request %s: URGENT case NOT queued: the store is unavailable", issued.request_id)
+            else:
+                log.warning("request %s: answered unrecorded (the store is unavailable)", issued.request_id)
+            return None
 
     @staticmethod
     def _reads_as_harm(answer: str) -> bool:

@@ -4,15 +4,21 @@ SQLAlchemy Core over SQLite (the default: WAL mode, `synchronous=FULL`, so every
 service acknowledged survives a `kill -9` or a power cut) or Postgres by URL. Raw text (a
 question, a rater's comment) is stored only when `store_text` is on; otherwise a row holds
 what a counsellor needs to act (time, screening level and categories) and nothing a person wrote.
+
+A database that stops answering (Postgres restarted, the network gone) makes every method raise
+`StoreUnavailable`, which the service answers with 503 and Retry-After; the pool pings each
+connection before use, so the store recovers by itself once the database is back.
 """
 
+import functools
+import logging
 import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -33,11 +39,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, OperationalError
 
 from components.errors import PsyllmError
 
+log = logging.getLogger(__name__)
 RATING_SCALES = ("helpfulness", "fluency", "relevance", "logic")
+RETRY_AFTER_S = 5
 ANONYMOUS_RATER = "anonymous"
 
 metadata = MetaData()
@@ -83,6 +91,35 @@ class UnknownRequest(PsyllmError, LookupError):
 
 class AlreadyRated(PsyllmError):
     """This rater has rated this answer already."""
+
+
+class StoreUnavailable(PsyllmError):
+    """The database does not answer; the caller should retry after `retry_after_s`."""
+
+    retry_after_s = RETRY_AFTER_S
+
+    def __init__(self) -> None:
+        super().__init__(f"the store is unavailable; retry in {RETRY_AFTER_S} s")
+
+
+Args = ParamSpec("Args")
+Result = TypeVar("Result")
+
+
+def _needs_database(
+    method: Callable[Concatenate["Store", Args], Result],
+) -> Callable[Concatenate["Store", Args], Result]:
+    """A lost connection (or a database that does not answer) as StoreUnavailable, never a 500."""
+
+    @functools.wraps(method)
+    def guarded(store: "Store", *args: Args.args, **kwargs: Args.kwargs) -> Result:
+        try:
+            return method(store, *args, **kwargs)
+        except (OperationalError, InterfaceError) as lost:
+            log.warning("the store did not answer (%s)", type(lost.orig).__name__)
+            raise StoreUnavailable() from lost
+
+    return guarded
 
 
 @dataclass(frozen=True)
@@ -141,6 +178,7 @@ class Store:
                 f"serve.store_url: cannot open the store ({str(unreachable.orig).strip()})"
             ) from unreachable
 
+    @_needs_database
     def record_answer(self, issued: IssuedAnswer, urgent: bool) -> int | None:
         """The issued answer, and for an urgent message its open case, in one transaction: the case's id."""
         question = issued.question if self.store_text else None
@@ -170,10 +208,12 @@ class Store:
             )
             return int(opened.inserted_primary_key[0])
 
+    @_needs_database
     def mark_withheld(self, request_id: str) -> None:
         with self.engine.begin() as connection:
             connection.execute(update(answers).where(answers.c.request_id == request_id).values(withheld=True))
 
+    @_needs_database
     def add_rating(self, request_id: str, scores: dict[str, int], rater_id: str | None, comment: str | None) -> int:
         """Store one rating; refuses an unknown request id and a second rating by the same rater."""
         rater = rater_id or ANONYMOUS_RATER
@@ -196,6 +236,7 @@ class Store:
                 raise AlreadyRated(f"rater {rater!r} has already rated request {request_id}") from duplicate
             return int(inserted.inserted_primary_key[0])
 
+    @_needs_database
     def ratings(self) -> list[dict[str, Any]]:
         """Every rating with its answer's model version, oldest first (for export and reports)."""
         query = (
@@ -206,6 +247,7 @@ class Store:
         with self.engine.connect() as connection:
             return [_plain(row._mapping) for row in connection.execute(query)]
 
+    @_needs_database
     def cases(self, status: str | None = None) -> list[dict[str, Any]]:
         """Urgent cases, newest first; only `status` ones when given."""
         query = select(cases).order_by(cases.c.id.desc())
@@ -214,6 +256,7 @@ class Store:
         with self.engine.connect() as connection:
             return [_plain(row._mapping) for row in connection.execute(query)]
 
+    @_needs_database
     def resolve_case(self, case_id: int, resolved_by: str) -> dict[str, Any]:
         """Mark a case resolved (once; resolving again keeps the first resolution)."""
         with self.engine.begin() as connection:
@@ -226,6 +269,15 @@ class Store:
         if row is None:
             raise UnknownRequest(f"there is no case {case_id}")
         return _plain(row._mapping)
+
+    def reachable(self) -> bool:
+        """Whether the database answers now (readiness)."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except (OperationalError, InterfaceError):
+            return False
+        return True
 
     def close(self) -> None:
         self.engine.dispose()

@@ -49,9 +49,30 @@ def _postgres_binaries() -> Path | None:
     return found[-1].parent if found else None
 
 
+class Postgres:
+    """A throwaway PostgreSQL cluster on a loopback port: its SQLAlchemy URL, and stop/start to lose it a while."""
+
+    def __init__(self, binaries: Path, folder: Path, port: int, as_owner: list[str]) -> None:
+        self.binaries, self.folder, self.port, self.as_owner = binaries, folder, port, as_owner
+        self.url = f"postgresql+psycopg://psyllm@127.0.0.1:{port}/ratings"
+
+    def _pg_ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [*self.as_owner, str(self.binaries / "pg_ctl"), "-D", str(self.folder / "cluster"), *args]
+        return subprocess.run(command, capture_output=True, text=True)
+
+    def start(self) -> None:
+        started = self._pg_ctl("-l", str(self.folder / "server.log"), "-w", "start",
+                               "-o", f"-h 127.0.0.1 -p {self.port} -k {self.folder}")  # fmt: skip
+        assert started.returncode == 0, started.stdout + started.stderr
+
+    def stop(self) -> None:
+        """An immediate stop: connections drop as in a crash or a lost network."""
+        self._pg_ctl("-m", "immediate", "stop")
+
+
 @contextmanager
-def postgres_server() -> Iterator[str | None]:
-    """Debian's PostgreSQL in a throwaway cluster on a loopback port; yields its SQLAlchemy URL (None if absent).
+def postgres_server() -> Iterator[Postgres | None]:
+    """Debian's PostgreSQL in a throwaway cluster on a loopback port (None if absent).
 
     PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user.
     """
@@ -63,20 +84,14 @@ def postgres_server() -> Iterator[str | None]:
     as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_owner:
         shutil.chown(folder, "postgres")
-    data, port = folder / "cluster", free_port()
-    subprocess.run([*as_owner, str(binaries / "initdb"), "-D", str(data), "-U", "psyllm", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)  # fmt: skip
-    started = subprocess.run(
-        [*as_owner, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "start",
-         "-o", f"-h 127.0.0.1 -p {port} -k {folder}"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert started.returncode == 0, started.stdout + started.stderr
+    server = Postgres(binaries, folder, free_port(), as_owner)
+    subprocess.run([*as_owner, str(binaries / "initdb"), "-D", str(folder / "cluster"), "-U", "psyllm",
+                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)  # fmt: skip
+    server.start()
     try:
-        subprocess.run([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "psyllm", "ratings"],
-                       check=True, capture_output=True)  # fmt: skip
-        yield f"postgresql+psycopg://psyllm@127.0.0.1:{port}/ratings"
+        subprocess.run([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(server.port), "-U", "psyllm",
+                        "ratings"], check=True, capture_output=True)  # fmt: skip
+        yield server
     finally:
-        subprocess.run([*as_owner, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)  # fmt: skip
+        server.stop()
         shutil.rmtree(folder, ignore_errors=True)

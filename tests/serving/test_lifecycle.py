@@ -1,4 +1,5 @@
-"""How `psyllm serve` stops: a hard kill leaves no worker behind, and SIGTERM drains answers in flight.
+"""How `psyllm serve` fails safely: a hard kill leaves no worker behind, SIGTERM drains answers in
+flight, and a lost database gets 503 until it is back while crisis help never waits on it.
 
 Each test runs the real `psyllm serve` (BentoML's process manager and its worker) on loopback with
 the smoke run's model and screener, in a session of its own, as a crash or an orchestrator sees it.
@@ -21,7 +22,8 @@ import pytest
 from tests.conftest import PROJECT_ROOT, free_port
 from tests.pipeline.project import BIN, environment, kill_group
 from tests.pipeline.servers import wait_until_healthy
-from tests.serving.servers import service_environment
+from tests.serving.servers import API_KEY, postgres_server, service_environment
+from tests.serving.test_service import URGENT, WORRY
 
 STREAMS = 24
 
@@ -35,9 +37,9 @@ class Server:
 
 
 @contextmanager
-def psyllm_serve(smoke_project: Path, folder: Path) -> Iterator[Server]:
+def psyllm_serve(smoke_project: Path, folder: Path, store_url: str | None = None) -> Iterator[Server]:
     port, log = free_port(), folder / "serve.log"
-    env = service_environment(smoke_project, f"sqlite:///{folder / 'store.sqlite'}")
+    env = service_environment(smoke_project, store_url or f"sqlite:///{folder / 'store.sqlite'}")
     command = [str(BIN / "psyllm"), "serve", "--model", env.pop("PSYLLM_MODEL"), "--port", str(port)]
     with log.open("w") as output:
         process = subprocess.Popen(
@@ -108,3 +110,42 @@ def test_sigterm_lets_answers_in_flight_finish_then_exits(smoke_project, tmp_pat
     assert sorted(finished) == list(range(STREAMS))
     assert all(events[0]["type"] == "screening" and events[-1]["type"] == "done" for events in finished.values())
     assert "Completed cleanup hook: close" in server.log.read_text()  # the store was closed
+
+
+def test_a_lost_database_gets_503_until_it_is_back_and_crisis_help_never_waits_on_it(smoke_project, tmp_path):
+    scores = {"helpfulness": 4, "fluency": 4, "relevance": 4, "logic": 4}
+    with postgres_server() as database:
+        if database is None:
+            pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+        with (
+            psyllm_serve(smoke_project, tmp_path, database.url) as server,
+            httpx.Client(base_url=server.url, timeout=60) as api,
+        ):
+            before = api.post("/answer", json={"question": WORRY, "max_new_tokens": 8}).json()["request_id"]
+            database.stop()
+
+            urgent = api.post("/answer", json={"question": URGENT})
+            assert urgent.status_code == 200 and urgent.json()["screening"]["urgent"]
+            assert urgent.json()["answer"].startswith("It sounds like you")
+            assert "A counsellor has been told" not in urgent.json()["answer"]  # no case could be queued
+            assert api.post("/screen", json={"text": URGENT}).json()["level"] == "urgent"
+            assert api.post("/answer", json={"question": WORRY, "max_new_tokens": 8}).status_code == 200
+            for refused in (
+                api.post("/feedback", json={"request_id": before, **scores}),
+                api.get("/cases", headers={"X-API-Key": API_KEY}),
+            ):
+                assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+                assert refused.json() == {"error": "the store is unavailable; retry in 5 s"}
+            assert api.get("/readyz").status_code == 503
+
+            database.start()
+            deadline = time.monotonic() + 30
+            while api.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, "the service did not recover once the database was back"
+                time.sleep(0.5)
+            assert api.post("/feedback", json={"request_id": before, **scores}).status_code == 200
+            cases = api.get("/cases", headers={"X-API-Key": API_KEY}).json()["cases"]
+            assert cases == []  # the urgent message while the database was down opened none, and says so
+    log = server.log.read_text()
+    assert "URGENT case NOT queued: the store is unavailable" in log
+    assert "Traceback" not in log and " 500 " not in log and "status=500" not in log

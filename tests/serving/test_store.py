@@ -17,10 +17,10 @@ SCORES = {"helpfulness": 4, "fluency": 5, "relevance": 3, "logic": 4}
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    with postgres_server() as url:
-        if url is None:
+    with postgres_server() as server:
+        if server is None:
             pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
-        yield url
+        yield server.url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
