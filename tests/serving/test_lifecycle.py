@@ -5,6 +5,8 @@ Each test runs the real `psyllm serve` (BentoML's process manager and its worker
 the smoke run's model and screener, in a session of its own, as a crash or an orchestrator sees it.
 """
 
+import contextlib
+import itertools
 import json
 import os
 import signal
@@ -19,6 +21,7 @@ import httpx
 import psutil
 import pytest
 
+from components.serving.store import Store
 from tests.conftest import PROJECT_ROOT, free_port
 from tests.pipeline.project import BIN, environment, kill_group
 from tests.pipeline.servers import wait_until_healthy
@@ -26,6 +29,7 @@ from tests.serving.servers import API_KEY, postgres_server, service_environment
 from tests.serving.test_service import URGENT, WORRY
 
 STREAMS = 24
+SCORES = {"helpfulness": 4, "fluency": 4, "relevance": 4, "logic": 4}
 
 
 class Server:
@@ -113,7 +117,6 @@ def test_sigterm_lets_answers_in_flight_finish_then_exits(smoke_project, tmp_pat
 
 
 def test_a_lost_database_gets_503_until_it_is_back_and_crisis_help_never_waits_on_it(smoke_project, tmp_path):
-    scores = {"helpfulness": 4, "fluency": 4, "relevance": 4, "logic": 4}
     with postgres_server() as database:
         if database is None:
             pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
@@ -131,7 +134,7 @@ def test_a_lost_database_gets_503_until_it_is_back_and_crisis_help_never_waits_o
             assert api.post("/screen", json={"text": URGENT}).json()["level"] == "urgent"
             assert api.post("/answer", json={"question": WORRY, "max_new_tokens": 8}).status_code == 200
             for refused in (
-                api.post("/feedback", json={"request_id": before, **scores}),
+                api.post("/feedback", json={"request_id": before, **SCORES}),
                 api.get("/cases", headers={"X-API-Key": API_KEY}),
             ):
                 assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
@@ -143,9 +146,52 @@ def test_a_lost_database_gets_503_until_it_is_back_and_crisis_help_never_waits_o
             while api.get("/readyz").status_code != 200:
                 assert time.monotonic() < deadline, "the service did not recover once the database was back"
                 time.sleep(0.5)
-            assert api.post("/feedback", json={"request_id": before, **scores}).status_code == 200
+            assert api.post("/feedback", json={"request_id": before, **SCORES}).status_code == 200
             cases = api.get("/cases", headers={"X-API-Key": API_KEY}).json()["cases"]
             assert cases == []  # the urgent message while the database was down opened none, and says so
     log = server.log.read_text()
     assert "URGENT case NOT queued: the store is unavailable" in log
     assert "Traceback" not in log and " 500 " not in log and "status=500" not in log
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_every_acknowledged_rating_survives_a_kill_of_the_whole_tree_mid_stream(smoke_project, tmp_path, backend):
+    writers, wanted = 8, 120
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            store_url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+        else:
+            database = stack.enter_context(postgres_server())
+            if database is None:
+                pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+            store_url = database.url
+        server = stack.enter_context(psyllm_serve(smoke_project, tmp_path, store_url))
+        answered = [
+            httpx.post(f"{server.url}/answer", json={"question": WORRY, "max_new_tokens": 1}, timeout=60).json()
+            for _ in range(4)
+        ]
+        acknowledged: list[tuple[str, str]] = []
+        enough = threading.Event()
+
+        def rate(writer: int) -> None:
+            with httpx.Client(base_url=server.url, timeout=30) as api:
+                for number in itertools.count():
+                    request_id, rater = answered[number % len(answered)]["request_id"], f"w{writer}-{number}"
+                    try:
+                        reply = api.post("/feedback", json={"request_id": request_id, "rater_id": rater, **SCORES})
+                    except httpx.TransportError:
+                        return  # the server was killed
+                    if reply.status_code == 200:
+                        acknowledged.append((request_id, rater))
+                    if len(acknowledged) >= wanted:
+                        enough.set()
+
+        threads = [threading.Thread(target=rate, args=(writer,), daemon=True) for writer in range(writers)]
+        for thread in threads:
+            thread.start()
+        assert enough.wait(timeout=120), f"only {len(acknowledged)} ratings acknowledged"
+        kill_group(server.process)  # SIGKILL: the server, its group and its workers, mid-stream
+        for thread in threads:
+            thread.join(timeout=30)
+        stored = {(row["request_id"], row["rater_id"]) for row in Store(store_url, store_text=False).ratings()}
+    assert len(acknowledged) >= wanted and set(acknowledged) <= stored

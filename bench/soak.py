@@ -1,0 +1,169 @@
+"""A soak: `psyllm serve` under mixed traffic for minutes, watching errors, latency and memory.
+
+Locust drives answers, streams, screens, ratings and a few hostile bodies (each of which must get
+its 4xx, which counts as a success) against the real `psyllm serve` on loopback. The worker's
+resident memory is read after a warm-up and at the end; it must not grow by more than 10 %.
+Results go to bench/results/soak.json.
+
+    .venv/bin/python bench/soak.py --model data/models/finetuned/pretrained --screener data/screener [--minutes 10]
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import gevent
+import httpx
+import psutil
+from locust import HttpUser, between, events, task  # importing locust patches sockets for gevent
+from locust.env import Environment
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = [
+    "How can I stop worrying so much at night?",
+    "我最近总是失眠，怎么办？",
+    "How do I tell my parents I am sad?",
+]
+URGENT = "I have the pills ready and I want to kill myself tonight"
+SCORES = {"helpfulness": 4, "fluency": 4, "relevance": 3, "logic": 4}
+GROWTH_LIMIT = 0.10
+
+
+class Person(HttpUser):
+    """One simulated client: mostly answers, some streams and screens, ratings of its answers, bad bodies."""
+
+    wait_time = between(0.1, 0.5)
+
+    def on_start(self) -> None:
+        self.issued: list[str] = []
+
+    @task(6)
+    def answer(self) -> None:
+        reply = self.client.post("/answer", json={"question": random.choice(QUESTIONS), "max_new_tokens": 32})
+        if reply.ok:
+            self.issued.append(reply.json()["request_id"])
+
+    @task(2)
+    def stream(self) -> None:
+        with self.client.post(
+            "/answer_stream", json={"question": random.choice(QUESTIONS), "max_new_tokens": 32}, catch_response=True
+        ) as reply:
+            lines = [json.loads(line) for line in reply.text.splitlines() if line]
+            if not lines or lines[-1].get("type") != "done":
+                reply.failure("the stream did not end with done")
+
+    @task(2)
+    def screen(self) -> None:
+        self.client.post("/screen", json={"text": random.choice([*QUESTIONS, URGENT])})
+
+    @task(2)
+    def rate(self) -> None:
+        if self.issued:
+            request_id = self.issued.pop()
+            self.client.post("/feedback", json={"request_id": request_id, **SCORES})
+
+    @task(1)
+    def hostile(self) -> None:
+        bodies = [
+            ("/answer", {"question": ""}, 400),
+            ("/answer", {"question": "x" * 50_000}, 400),
+            ("/feedback", {"request_id": "nope", **SCORES}, 404),
+            ("/answer", "not json at all", 400),
+        ]
+        route, body, expected = random.choice(bodies)
+        raw = {"data": body, "headers": {"content-type": "application/json"}}
+        kwargs = {"json": body} if isinstance(body, dict) else raw
+        with self.client.post(route, catch_response=True, **kwargs) as reply:
+            if reply.status_code == expected:
+                reply.success()
+            else:
+                reply.failure(f"expected {expected}, got {reply.status_code}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def worker_rss(server: subprocess.Popen) -> int:
+    return sum(child.memory_info().rss for child in psutil.Process(server.pid).children(recursive=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--screener", type=Path, required=True)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--warmup-minutes", type=float, default=1)
+    parser.add_argument("--users", type=int, default=8)
+    args = parser.parse_args()
+
+    folder, port = Path(tempfile.mkdtemp(prefix="psyllm-soak-")), free_port()
+    env = {**os.environ, "PSYLLM_SCREENER_DIR": str(args.screener.resolve()), "BENTOML_DO_NOT_TRACK": "true",
+           "PSYLLM_STORE_URL": f"sqlite:///{folder / 'store.sqlite'}",
+           "BENTOML_HOME": str(folder / "bentoml")}  # fmt: skip
+    command = [str(Path(sys.executable).parent / "psyllm"), "serve", "--model", str(args.model.resolve()),
+               "--port", str(port)]  # fmt: skip
+    with (folder / "serve.log").open("w") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # fmt: skip
+    try:
+        host = f"http://127.0.0.1:{port}"
+        environment = Environment(user_classes=[Person], events=events, host=host)
+        probe = environment.create_local_runner()
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{host}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            gevent.sleep(1)
+        probe.start(user_count=args.users, spawn_rate=args.users)
+        gevent.sleep(args.warmup_minutes * 60)
+        environment.stats.reset_all()
+        rss_start = worker_rss(server)
+        gevent.sleep(args.minutes * 60)
+        rss_end = worker_rss(server)
+        probe.quit()
+        total = environment.stats.total
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    growth = rss_end / rss_start - 1
+    result = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "model": str(args.model),
+        "users": args.users,
+        "minutes_measured": args.minutes,
+        "warmup_minutes": args.warmup_minutes,
+        "requests": total.num_requests,
+        "failures": total.num_failures,
+        "error_rate": total.num_failures / max(total.num_requests, 1),
+        "requests_per_s": total.total_rps,
+        "p50_ms": total.get_response_time_percentile(0.5),
+        "p95_ms": total.get_response_time_percentile(0.95),
+        "worker_rss_mb_start": rss_start / 2**20,
+        "worker_rss_mb_end": rss_end / 2**20,
+        "rss_growth": growth,
+        "rss_growth_within_limit": growth <= GROWTH_LIMIT,
+        "server_exit_code": server.returncode,
+    }
+    out = ROOT / "bench" / "results" / "soak.json"
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    for key, value in result.items():
+        print(f"{key:>28}: {value}")
+
+
+if __name__ == "__main__":
+    main()
