@@ -327,6 +327,23 @@ def serve(
 
 
 @app.command()
+def report(
+    store: Annotated[
+        str | None, typer.Option(help="The service's store URL (default: $PSYLLM_STORE_URL, else serve.store_url).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for report.md and its plot.")] = Path("reports/human"),
+) -> None:
+    """Summarise the service's stored ratings: scores per model with intervals, plots, rater agreement."""
+    from components.rating_report import write_report
+    from components.serving.runtime import serve_config
+    from components.serving.store import Store, resolve_store_url
+
+    url = resolve_store_url(store or serve_config(Path.cwd()).store_url, Path.cwd())
+    ratings = Store(url, store_text=False).ratings()
+    typer.echo(f"report: {len(ratings)} ratings; {write_report(ratings, out)}")
+
+
+@app.command()
 def package(
     model: ModelSource = None,
 ) -> None:
