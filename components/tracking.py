@@ -178,13 +178,13 @@ class StepRun:
         Returns the model URI.
         """
         from components.modelling.prompt import EXAMPLE_QUESTION
-        from components.serving.pyfunc import AnswerModel, signature
+        from components.serving.pyfunc import SIGNATURE, AnswerModel
 
         logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # no state to pickle: see ScreenerModel
         info = mlflow.pyfunc.log_model(
             name="answerer",
             python_model=AnswerModel(),
-            signature=signature(serve),
+            signature=SIGNATURE,
             input_example=pd.DataFrame({"question": [EXAMPLE_QUESTION], "description": [""]}),
             artifacts={MODEL_ARTIFACT: str(model), SCREENER_ARTIFACT: str(screener)},
             model_config=AnswerModel.config_of(serve),

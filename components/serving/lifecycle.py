@@ -18,7 +18,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -61,15 +60,15 @@ def _exit_hard_after(seconds: float) -> None:
     os._exit(1)
 
 
-def exit_with_parent(parent: int | None = None, stop: Callable[[], None] | None = None) -> threading.Thread:
-    """Watch the process that started this one; once it has gone, `stop` (default: SIGTERM to itself)."""
-    parent = os.getppid() if parent is None else parent
+def exit_with_parent() -> threading.Thread:
+    """Watch the process that started this one; once it has gone, SIGTERM to itself (the drain above)."""
+    parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(_WATCH_EVERY_S)
         log.warning("the server that started this worker (pid %d) has gone; shutting down", parent)
-        (stop or (lambda: os.kill(os.getpid(), signal.SIGTERM)))()
+        os.kill(os.getpid(), signal.SIGTERM)
 
     watcher = threading.Thread(target=watch, name="psyllm-parent-watch", daemon=True)
     watcher.start()

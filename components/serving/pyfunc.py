@@ -29,23 +29,21 @@ from components.serving.answering import Answerer, AnswerRequest, InvalidRequest
 
 # What a deployment sets, not the model: a registry client has no service store.
 _DEPLOYMENT_FIELDS = {"model", "store_url", "store_text"}
-OUTPUT_COLUMNS = ("answer", "level", "categories", "withheld")
 
 
-def signature(serve: ServeConfig) -> ModelSignature:
-    """Questions (with optional descriptions) in; answer, screening level, categories, withheld out."""
-    return ModelSignature(
-        inputs=Schema([ColSpec("string", "question"), ColSpec("string", "description", required=False)]),
-        outputs=Schema(
-            [
-                ColSpec("string", "answer"),
-                ColSpec("string", "level"),
-                ColSpec("string", "categories"),
-                ColSpec("boolean", "withheld"),
-            ]
-        ),
-        params=ParamSchema([ParamSpec("max_new_tokens", "long", None)]),
-    )
+# Questions (with optional descriptions) in; answer, screening level, categories, withheld out.
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "question"), ColSpec("string", "description", required=False)]),
+    outputs=Schema(
+        [
+            ColSpec("string", "answer"),
+            ColSpec("string", "level"),
+            ColSpec("string", "categories"),
+            ColSpec("boolean", "withheld"),
+        ]
+    ),
+    params=ParamSchema([ParamSpec("max_new_tokens", "long", None)]),
+)
 
 
 def _rows(model_input: pd.DataFrame) -> list[tuple[object, object]]:
@@ -97,8 +95,7 @@ class AnswerModel(PythonModel):
                 "level": [answer["screening"]["level"] for answer in answers],
                 "categories": [",".join(answer["screening"]["categories"]) for answer in answers],
                 "withheld": [answer["withheld"] for answer in answers],
-            },
-            columns=list(OUTPUT_COLUMNS),
+            }
         )
 
     def _requests(self, rows: list[tuple[object, object]], max_new_tokens: object) -> list[AnswerRequest]:

@@ -4,8 +4,6 @@ Through MLflow's own client (`mlflow.pyfunc.load_model("models:/psyllm@challenge
 run's registry, and through `mlflow models serve` on loopback.
 """
 
-import subprocess
-
 import httpx
 import mlflow
 import pandas as pd
@@ -20,8 +18,8 @@ from components.modelling.prompt import PromptTemplate
 from components.modelling.stored_generation import load_generation
 from components.screening import Screener, crisis_reply
 from tests.conftest import free_port
-from tests.pipeline.project import BIN, environment, kill_group
-from tests.pipeline.servers import wait_until_healthy
+from tests.pipeline.project import BIN
+from tests.serving.servers import running
 from tests.serving.test_service import URGENT, WORRY
 
 WORRY_ZH = "我最近晚上总是睡不着，一直担心工作上的事情，怎么办？"
@@ -85,33 +83,21 @@ def test_bad_input_is_refused_naming_the_row(registered):
 
 def test_mlflow_models_serve_answers_over_http_as_the_client_does(registered, tracking_uri, tmp_path):
     """`mlflow models serve --env-manager local` (building an environment would need a network)."""
-    port = free_port()
+    port, log = free_port(), tmp_path / "serve.log"
     command = [str(BIN / "mlflow"), "models", "serve", "-m", URI, "--env-manager", "local",
                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    with (tmp_path / "serve.log").open("w") as log:
-        server = subprocess.Popen(
-            command, cwd=tmp_path, env=environment(MLFLOW_TRACKING_URI=tracking_uri), stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_healthy(f"{url}/ping", timeout_s=240)
-        except TimeoutError:
-            raise AssertionError((tmp_path / "serve.log").read_text()[-5000:]) from None
+    with running(tmp_path, command, {"MLFLOW_TRACKING_URI": tracking_uri}, port, log, health="/ping") as server:
         records = [{"question": WORRY}, {"question": URGENT}, {"question": WORRY_ZH, "description": "晚上"}]
         payload = {"dataframe_records": records, "params": {"max_new_tokens": 16}}
-        served = httpx.post(f"{url}/invocations", json=payload, timeout=120)
+        served = httpx.post(f"{server.url}/invocations", json=payload, timeout=120)
         assert served.status_code == 200, served.text
         local = registered.predict(pd.DataFrame(records), params={"max_new_tokens": 16})
         assert served.json()["predictions"] == local.to_dict("records")
 
         bad = {"dataframe_records": [{"question": WORRY}, {"question": " "}]}
-        refused = httpx.post(f"{url}/invocations", json=bad, timeout=60)
+        refused = httpx.post(f"{server.url}/invocations", json=bad, timeout=60)
         assert refused.status_code == 400
         assert "row 1: question: the message is empty" in refused.json()["message"]
         assert "Traceback" not in refused.text and "stack_trace" not in refused.json()
-    finally:
-        kill_group(server)
-    log = (tmp_path / "serve.log").read_text()
-    assert URGENT not in log and WORRY not in log  # what people wrote stays out of the server's log
+    logged = log.read_text()
+    assert URGENT not in logged and WORRY not in logged  # what people wrote stays out of the server's log

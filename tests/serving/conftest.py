@@ -55,5 +55,5 @@ def served(bento, tmp_path_factory):
         "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",  # nothing listens there: the Bento must not need it
     }
     command = [str(BIN / "bentoml"), "serve", bento.tag, "--port", str(port)]
-    with running(folder, command, env, port, folder / "service.log") as url:
-        yield Served(url, store_url, folder / "service.log")
+    with running(folder, command, env, port, folder / "service.log") as server:
+        yield Served(server.url, store_url, folder / "service.log")

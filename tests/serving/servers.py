@@ -26,22 +26,34 @@ def service_environment(smoke_project: Path, store_url: str) -> dict[str, str]:
     }
 
 
+class Started:
+    """A server command that answers: its process and its base URL."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process, self.url = process, url
+
+
 @contextmanager
-def running(cwd: Path, command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
-    """Start a service command (output to `log`), wait until /readyz answers, yield its base URL; kill it after."""
+def running(
+    cwd: Path, command: list[str], env: dict[str, str], port: int, log: Path, health: str = "/readyz"
+) -> Iterator[Started]:
+    """Start a server command (output to `log`) in a session of its own, wait until `health` answers,
+    yield it; kill it and its workers after, unless it has already exited."""
     with log.open("w") as output:
-        server = subprocess.Popen(
-            command, cwd=cwd, env=environment(**env), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        process = subprocess.Popen(
+            command, cwd=cwd, env=environment(**env), stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True, text=True,
+        )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_until_healthy(f"{url}/readyz", timeout_s=240)
+            wait_until_healthy(f"{url}{health}", timeout_s=240)
         except TimeoutError:
             raise AssertionError(f"{command} never became ready:\n{log.read_text()[-5000:]}") from None
-        yield url
+        yield Started(process, url)
     finally:
-        kill_group(server)
+        if process.poll() is None:
+            kill_group(process)
 
 
 def _postgres_binaries() -> Path | None:

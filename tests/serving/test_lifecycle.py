@@ -23,9 +23,8 @@ import pytest
 
 from components.serving.store import Store
 from tests.conftest import PROJECT_ROOT, free_port
-from tests.pipeline.project import BIN, environment, kill_group
-from tests.pipeline.servers import wait_until_healthy
-from tests.serving.servers import API_KEY, postgres_server, service_environment
+from tests.pipeline.project import BIN, kill_group
+from tests.serving.servers import API_KEY, postgres_server, running, service_environment
 from tests.serving.test_service import URGENT, WORRY
 
 STREAMS = 24
@@ -45,21 +44,8 @@ def psyllm_serve(smoke_project: Path, folder: Path, store_url: str | None = None
     port, log = free_port(), folder / "serve.log"
     env = service_environment(smoke_project, store_url or f"sqlite:///{folder / 'store.sqlite'}")
     command = [str(BIN / "psyllm"), "serve", "--model", env.pop("PSYLLM_MODEL"), "--port", str(port)]
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=environment(**env, BENTOML_HOME=str(folder / "bentoml")),
-            stdout=output, stderr=subprocess.STDOUT, start_new_session=True, text=True,
-        )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_healthy(f"{url}/readyz", timeout_s=240)
-        except TimeoutError:
-            raise AssertionError(f"psyllm serve never became ready:\n{log.read_text()[-5000:]}") from None
-        yield Server(process, url, log)
-    finally:
-        if process.poll() is None:
-            kill_group(process)
+    with running(PROJECT_ROOT, command, {**env, "BENTOML_HOME": str(folder / "bentoml")}, port, log) as started:
+        yield Server(started.process, started.url, log)
 
 
 def _gone(processes: list[psutil.Process]) -> bool:
