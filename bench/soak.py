@@ -2,8 +2,9 @@
 
 Locust drives answers, streams, screens, ratings and a few hostile bodies (each of which must get
 its 4xx, which counts as a success) against the real `psyllm serve` on loopback. The worker's
-resident memory is read after a warm-up and at the end; it must not grow by more than 10 %.
-Results go to bench/results/soak.json.
+resident memory is read after a warm-up and at the end; it must not grow by more than 10 %. Error
+rate and p95 latency are reported for the whole window and for its first and last minute, so a
+service that slows down as it ages shows as a rising p95. Results go to bench/results/soak.json.
 
     .venv/bin/python bench/soak.py --model data/models/finetuned/pretrained --screener data/screener [--minutes 10]
 """
@@ -95,6 +96,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class Timings:
+    """Every measured request as (seconds since the window opened, milliseconds, failed)."""
+
+    def __init__(self) -> None:
+        self.opened: float | None = None
+        self.requests: list[tuple[float, float, bool]] = []
+
+    def record(self, response_time: float, exception: BaseException | None, **_: object) -> None:
+        if self.opened is not None:
+            self.requests.append((time.monotonic() - self.opened, response_time, exception is not None))
+
+    def window(self, start_s: float, end_s: float) -> dict[str, float | int]:
+        inside = [(ms, failed) for at, ms, failed in self.requests if start_s <= at < end_s]
+        latencies = sorted(ms for ms, _ in inside)
+        return {
+            "requests": len(inside),
+            "error_rate": sum(failed for _, failed in inside) / max(len(inside), 1),
+            "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))]) if latencies else float("nan"),
+        }
+
+
 def worker_rss(server: subprocess.Popen) -> int:
     return sum(child.memory_info().rss for child in psutil.Process(server.pid).children(recursive=True))
 
@@ -119,7 +141,8 @@ def main() -> None:
                                   start_new_session=True)  # fmt: skip
     try:
         host = f"http://127.0.0.1:{port}"
-        environment = Environment(user_classes=[Person], events=events, host=host)
+        environment, timings = Environment(user_classes=[Person], events=events, host=host), Timings()
+        environment.events.request.add_listener(timings.record)
         probe = environment.create_local_runner()
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -132,6 +155,7 @@ def main() -> None:
         probe.start(user_count=args.users, spawn_rate=args.users)
         gevent.sleep(args.warmup_minutes * 60)
         environment.stats.reset_all()
+        timings.opened = time.monotonic()
         rss_start = worker_rss(server)
         gevent.sleep(args.minutes * 60)
         rss_end = worker_rss(server)
@@ -153,6 +177,8 @@ def main() -> None:
         "requests_per_s": total.total_rps,
         "p50_ms": total.get_response_time_percentile(0.5),
         "p95_ms": total.get_response_time_percentile(0.95),
+        "first_minute": timings.window(0, 60),
+        "last_minute": timings.window(args.minutes * 60 - 60, args.minutes * 60),
         "worker_rss_mb_start": rss_start / 2**20,
         "worker_rss_mb_end": rss_end / 2**20,
         "rss_growth": growth,
