@@ -1,4 +1,4 @@
-"""The Psy-LLM service: BentoML endpoints for answers, screening and ratings; a page and the case queue.
+"""The Psy-LLM service: BentoML endpoints for answers, screening and ratings; pages, campaigns and cases.
 
 `psyllm serve` runs it from the project (`bentoml serve service:PsyLLM`); `psyllm package`
 bakes the champion into a Bento. Every answer path screens first (components/serving/answering.py).
@@ -6,6 +6,7 @@ Errors are JSON `{"error": ...}` with a 4xx status (503 with Retry-After when bu
 logs carry request ids and screening levels, never what a person wrote.
 """
 
+import asyncio
 import hmac
 import json
 import logging
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
-from fastapi import FastAPI, Header
+from fastapi import FastAPI, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import Field, StrictInt, ValidationError
 from starlette.datastructures import Headers
@@ -26,12 +27,14 @@ from components.locations import API_KEY_ENV
 from components.screening.screener import InvalidMessage
 from components.serving.answering import Answerer, check_request, screening_json
 from components.serving.batching import QueueFull
+from components.serving.campaign_store import CampaignStore, UnknownRater
 from components.serving.lifecycle import drain_on_sigterm, draining, exit_with_parent
 from components.serving.runtime import build_answerer
 from components.serving.store import AlreadyRated, StoreUnavailable, UnknownRequest
 
 ROOT = Path(__file__).resolve().parent
 PAGE = (ROOT / "components" / "serving" / "page.html").read_text(encoding="utf-8")
+RATE_PAGE = (ROOT / "components" / "serving" / "rate.html").read_text(encoding="utf-8")
 Score = Annotated[StrictInt, Field(ge=1, le=5)]
 API_ROUTES = {"/answer", "/answer_stream", "/screen", "/feedback"}
 log = logging.getLogger("psyllm.service")
@@ -60,6 +63,8 @@ def _refusal(error: PsyllmError) -> JSONResponse:
     """The HTTP answer to a request the service refuses."""
     if isinstance(error, QueueFull | StoreUnavailable):
         return _error(503, str(error), {"Retry-After": str(error.retry_after_s)})
+    if isinstance(error, UnknownRater):
+        return _error(403, str(error))
     if isinstance(error, UnknownRequest):
         return _error(404, str(error))
     if isinstance(error, AlreadyRated):
@@ -108,6 +113,10 @@ def _answerer() -> Answerer:
     return bentoml.get_current_service().answerer
 
 
+def _campaigns() -> CampaignStore:
+    return bentoml.get_current_service().campaigns
+
+
 def _authorised(api_key: str | None) -> JSONResponse | None:
     expected = os.environ.get(API_KEY_ENV)
     if not expected:
@@ -120,6 +129,48 @@ def _authorised(api_key: str | None) -> JSONResponse | None:
 @web.get("/", response_class=HTMLResponse)
 def page() -> HTMLResponse:
     return HTMLResponse(PAGE, headers={"Content-Security-Policy": _PAGE_POLICY})
+
+
+@web.get("/rate", response_class=HTMLResponse)
+def rate_page() -> HTMLResponse:
+    """A campaign's rating page; the rater's token travels in the URL fragment, never to the server's log."""
+    return HTMLResponse(RATE_PAGE, headers={"Content-Security-Policy": _PAGE_POLICY})
+
+
+async def _rater_request(request: Request) -> tuple[str, dict[str, Any]]:
+    """The rater's token and the rest of a JSON object body, or a PsyllmError saying what is wrong."""
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise PsyllmError("send a JSON object") from None
+    if not isinstance(body, dict) or not isinstance(body.get("token"), str) or not 0 < len(body["token"]) <= 100:
+        raise PsyllmError("send a JSON object with your rating link's token")
+    return body.pop("token"), body
+
+
+@web.post("/rate/next")
+async def next_campaign_item(request: Request) -> JSONResponse:
+    """The rater's next item (two answers as A and B) and their progress; `item` is null once all are done."""
+    try:
+        token, _ = await _rater_request(request)
+        return JSONResponse(await asyncio.to_thread(_campaigns().next_item, token))
+    except PsyllmError as refusal:
+        return _refusal(refusal)
+
+
+@web.post("/rate/judge")
+async def judge_campaign_item(request: Request) -> JSONResponse:
+    """One judgement: `item_id`, the four scores of `A` and of `B`, and `preference` (A, B or tie)."""
+    try:
+        token, body = await _rater_request(request)
+        item_id = body.get("item_id")
+        if not isinstance(item_id, str):
+            raise PsyllmError("item_id: the item's id, as /rate/next gave it")
+        scores = {side: body.get(side) for side in ("A", "B")}
+        progress = await asyncio.to_thread(_campaigns().judge, token, item_id, scores, body.get("preference"))
+        return JSONResponse({"progress": progress})
+    except PsyllmError as refusal:
+        return _refusal(refusal)
 
 
 ApiKey = Annotated[str | None, Header()]
@@ -174,6 +225,7 @@ class PsyLLM:
     def __init__(self) -> None:
         exit_with_parent()  # first: a worker whose server died while the model loads must not linger
         self.answerer = build_answerer(Path.cwd())
+        self.campaigns = CampaignStore(self.answerer.store.engine)
         drain_on_sigterm(self.answerer.config.shutdown_timeout_s)
 
     def __is_ready__(self) -> bool:

@@ -114,6 +114,7 @@ class Paths(StrictModel):
     finetuned: Path
     model_eval: Path
     benchmark: Path  # the real benchmark's questions and manifest, built from shared_data
+    feedback: Path  # `psyllm export-feedback`: rated campaign answers as Q&A pairs (DVC-tracked, not in git)
     shared_data: Path  # read only: the public data sets (texts never copied into the project)
 
     @property
@@ -307,6 +308,7 @@ class PromotionPolicy(StrictModel):
     screening_min_precision: Annotated[float, Field(ge=0, le=1)]
     screening_real_min_recall: Annotated[float, Field(ge=0, le=1)]
     screening_real_min_precision: Annotated[float, Field(ge=0, le=1)]
+    require_human_comparison: bool
 
 
 class BatchingConfig(StrictModel):

@@ -5,22 +5,28 @@ the champion, scored now on the very questions, prompts and decoding settings th
 (cached by the champion's digest and the questions' key, so an unchanged champion costs nothing on
 the next run), or with no champion the base model from the same evaluation. The questions are the
 real benchmark's sample where any of it is present, else the Q&A test split; the evidence names which.
+When the policy asks for human evidence, the raters' blind preferences between the challenger and
+the champion are pooled over every campaign in the service's store that compares exactly those two.
 """
 
 import hashlib
 import json
+from pathlib import Path
 
 from components import registry
 from components.benchmark import load_benchmark
 from components.config import Params, Profile
 from components.errors import PsyllmError
+from components.human_eval import NotComputable, blind_comparison
 from components.jsonl import read_jsonl, write_jsonl
 from components.lineage import folder_digest
 from components.modelling.evaluate import evaluation_sets, read_records, score_model
 from components.modelling.prompt import PromptTemplate
 from components.modelling.scoring import Questions, QuestionScore, compare
-from components.promotion import Evidence
+from components.promotion import Evidence, HumanEvidence
 from components.results import BenchmarkResults, read_model_evaluation
+from components.serving.campaign_store import CampaignStore
+from components.serving.runtime import service_store
 from components.tracking import MODEL_ARTIFACT
 
 CHAMPION_SCORES = "champion_scores"  # in paths.cache
@@ -83,3 +89,36 @@ def gather_evidence(
     except PsyllmError as different:
         return Evidence(question_set, reference, None, str(different))
     return Evidence(question_set, reference, overall, overall.get("skipped"))
+
+
+def pooled_comparison(campaigns: CampaignStore, challenger: str, champion: str) -> HumanEvidence:
+    """Every judgement of every campaign between exactly these two versions, as the challenger's win, loss or tie."""
+    pooled, verdicts = [], []
+    for name in campaigns.names():
+        campaign = campaigns.campaign(name)
+        if sorted(campaign["models"]) != sorted((challenger, champion)):
+            continue
+        pooled.append(name)
+        side = "first" if campaign["models"][0] == challenger else "second"
+        for row in campaign["judgements"]:
+            verdicts.append("tie" if row["preferred"] == "tie" else "win" if row["preferred"] == side else "loss")
+    try:
+        comparison = blind_comparison(verdicts)
+    except NotComputable:
+        comparison = None
+    return HumanEvidence(champion, tuple(pooled), comparison)
+
+
+def human_evidence(
+    params: Params, challenger: registry.Version, champion: registry.Version | None
+) -> HumanEvidence | None:
+    """The raters' verdict on challenger vs champion from the service's store; None when the policy does not ask."""
+    if not params.promotion.require_human_comparison:
+        return None
+    if champion is None:
+        return HumanEvidence(None)
+    store = service_store(Path.cwd())
+    try:
+        return pooled_comparison(CampaignStore(store.engine), challenger.label, champion.label)
+    finally:
+        store.close()

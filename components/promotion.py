@@ -13,7 +13,10 @@ by more than `min_perplexity_gain` with the whole paired 95 % interval of the ch
 and the lower end of its ROUGE-L change's interval must stay above −`max_rouge_l_drop`: a gain
 inside the noise does not promote. The screening evaluation must also meet its recall and
 precision bars in every language on both frozen test splits, the written messages and the real
-ones: an answer model is never promoted beside a weak safety net.
+ones: an answer model is never promoted beside a weak safety net. With
+`require_human_comparison`, raters must also have compared the challenger with the champion blind
+(`psyllm campaign`), and the challenger must not lose that comparison significantly (a sign test on
+the pooled preferences); automatic scores cannot see everything a counsellor would.
 """
 
 import math
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.config import PromotionPolicy
+from components.human_eval import BlindComparison
 
 Metrics = Mapping[str, float | None]
 
@@ -46,6 +50,19 @@ class Evidence:
     reference: str  # "champion v3" or "base model"
     changes: Mapping[str, Any] | None
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class HumanEvidence:
+    """Raters' blind preferences between the challenger and the champion, from the challenger's side.
+
+    `reference` is None when there is no champion (nothing to compare by hand); `comparison` is None
+    when no campaign decided a pair, and `campaigns` names the campaigns pooled.
+    """
+
+    reference: str | None
+    campaigns: tuple[str, ...] = ()
+    comparison: BlindComparison | None = None
 
 
 def _interval(change: Mapping[str, Any] | None) -> tuple[float, float, float] | None:
@@ -117,14 +134,41 @@ def _screening_checks(
     return checks
 
 
+def _human_checks(human: HumanEvidence | None, policy: PromotionPolicy) -> list[tuple[bool, str]]:
+    if not policy.require_human_comparison:
+        return []
+    if human is None:
+        return [(False, "human blind comparison: not gathered")]
+    if human.reference is None:
+        return [(True, "human blind comparison: no champion to compare with")]
+    where = f"human blind comparison vs {human.reference}"
+    if not human.campaigns:
+        return [(False, f"{where}: no campaign compares them (see `psyllm campaign create`)")]
+    if human.comparison is None:
+        return [(False, f"{where} ({', '.join(human.campaigns)}): no pair decided yet")]
+    compared = human.comparison
+    lost = compared.significant and compared.second_wins > compared.first_wins
+    return [
+        (
+            not lost,
+            f"{where} ({', '.join(human.campaigns)}): {compared.first_wins} wins, {compared.second_wins} losses, "
+            f"{compared.ties} ties, sign test p = {compared.p_value:.3f} (needs no significant loss)",
+        )
+    ]
+
+
 def judge_challenger(
-    evidence: Evidence, screening: Mapping[str, Mapping[str, Metrics]], policy: PromotionPolicy
+    evidence: Evidence,
+    screening: Mapping[str, Mapping[str, Metrics]],
+    policy: PromotionPolicy,
+    human: HumanEvidence | None = None,
 ) -> Decision:
-    """Check the challenger's evidence and the screening evaluation against the policy.
+    """Check the challenger's evidence, the screening evaluation and (if the policy asks) the raters'
+    blind comparison against the policy.
 
     `screening` maps each frozen test split (`written`, `real`) and language to its
     `urgent_recall` and `urgent_precision`.
     """
-    checks = _model_checks(evidence, policy) + _screening_checks(screening, policy)
+    checks = _model_checks(evidence, policy) + _screening_checks(screening, policy) + _human_checks(human, policy)
     reasons = [f"{'pass' if passed else 'FAIL'}: {text}" for passed, text in checks]
     return Decision(promote=all(passed for passed, _ in checks), reasons=reasons)

@@ -33,6 +33,8 @@ HISTORY_TAG = "psyllm.champion_history"
 METRIC_PREFIX = "metric."
 BASE_METRIC_PREFIX = "base_metric."
 GATE_TAG = "psyllm.gate"
+# The MLflow run that registered a version: its artefacts (model card, lineage, human ratings).
+REGISTER_RUN_TAG = "psyllm.register_run"
 # In an exported model folder: the registered version it is, which the service reports.
 VERSION_FILE = "registered_version.txt"
 
@@ -60,6 +62,11 @@ class Version:
             tags=tags,
         )
 
+    @property
+    def label(self) -> str:
+        """How the service, its ratings and campaigns name this version: `psyllm/N`."""
+        return f"{MODEL_NAME}/{self.number}"
+
 
 def _numbers(tags: dict[str, str], prefix: str) -> dict[str, float]:
     values = {key.removeprefix(prefix): float(value) for key, value in tags.items() if key.startswith(prefix)}
@@ -86,6 +93,23 @@ def get(number: str) -> Version:
         return Version.of(_client().get_model_version(MODEL_NAME, number))
     except MlflowException as missing:
         raise PsyllmError(f"the registry has no version {number} of {MODEL_NAME!r}") from missing
+
+
+def attach_report(label: str, folder: Path, artifact_path: str) -> bool:
+    """Log `folder` under `artifact_path` to the register run of version `label` (`psyllm/N`), so the version's
+    page carries the evidence about it; False when `label` is not a version in this registry."""
+    found = re.fullmatch(rf"{MODEL_NAME}/(\d+)", label)
+    if found is None:
+        return False
+    try:
+        version = get(found[1])
+    except PsyllmError:
+        return False
+    run_id = version.tags.get(REGISTER_RUN_TAG)
+    if run_id is None:
+        return False
+    _client().log_artifacts(run_id, str(folder), artifact_path)
+    return True
 
 
 def by_alias(alias: str) -> Version | None:
@@ -211,5 +235,5 @@ def export_model(version: Version, destination: Path) -> Path:
             )
         for name in (MODEL_ARTIFACT, SCREENER_ARTIFACT):
             shutil.copytree(downloaded / artifacts[name]["path"], staging / name)
-        (staging / MODEL_ARTIFACT / VERSION_FILE).write_text(f"{MODEL_NAME}/{version.number}", encoding="utf-8")
+        (staging / MODEL_ARTIFACT / VERSION_FILE).write_text(version.label, encoding="utf-8")
     return folder

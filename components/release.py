@@ -106,7 +106,7 @@ def register(params: Params, lineage: dict[str, str]) -> Registration:
         for lineage_file in (PARAMS_FILE, DVC_LOCK_FILE):
             run.log_artifacts(lineage_file, "lineage")
         version = registry.create_version(
-            model_uri, digest, screener_digest, metrics, base, {**tags, "psyllm.register_run": run.run_id}, card
+            model_uri, digest, screener_digest, metrics, base, {**tags, registry.REGISTER_RUN_TAG: run.run_id}, card
         )
     registry.move_alias(registry.CHALLENGER, version.number, "newly registered", REGISTER_ACTOR)
     return Registration(version, created=True)
@@ -135,11 +135,12 @@ def gate(params: Params) -> GateOutcome:
     if champion is not None and champion.number == challenger.number:
         decision = Decision(promote=False, reasons=[f"version {challenger.number} is already the champion"])
         return GateOutcome(challenger, champion, decision)
-    from components.gate_evidence import gather_evidence  # scoring a champion needs torch; register does not
+    from components.gate_evidence import gather_evidence, human_evidence  # torch, which register does not need
 
     variant = challenger_variant(params.active().evaluate.variants)
     evidence = gather_evidence(params, challenger, variant, champion)
-    decision = judge_challenger(evidence, screening_results(params), params.promotion)
+    human = human_evidence(params, challenger, champion)
+    decision = judge_challenger(evidence, screening_results(params), params.promotion, human)
     registry.record_decision(challenger.number, decision.promote, decision.reasons)
     if decision.promote:
         registry.move_alias(registry.CHAMPION, challenger.number, "passed the promotion gate", GATE_ACTOR)

@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +22,9 @@ from components.config import load_params
 from components.errors import TRANSIENT_EXIT_CODE, PsyllmError, is_transient
 from components.locations import DEBUG_ENV
 from flows.steps import STEPS, Step, run_step, step_named
+
+if TYPE_CHECKING:
+    from components.serving.store import Store
 
 app = typer.Typer(
     name="psyllm",
@@ -276,28 +279,33 @@ def rollback(
 
 @app.command()
 def schedule(
-    cron: Annotated[str | None, typer.Option(help="Cron expression (UTC); default: Sundays 03:00.")] = None,
+    cron: Annotated[
+        str | None, typer.Option(help="Retraining's cron expression (UTC); default: Sundays 03:00.")
+    ] = None,
     profile: Annotated[str | None, typer.Option(help="Profile for scheduled runs (default: params.yaml's).")] = None,
     write_prefect_yaml: Annotated[
         bool, typer.Option(help="Write prefect.yaml for a work pool instead of serving.")
     ] = False,
     work_pool: Annotated[str, typer.Option(help="Work pool named in prefect.yaml.")] = "psyllm",
 ) -> None:
-    """Serve scheduled retraining from this machine (flow.serve), or write the same deployment to prefect.yaml."""
+    """Serve scheduled retraining and the daily feedback report from this machine, or write the same deployments
+    to prefect.yaml."""
     from flows import deployment
 
     if cron is not None:
         deployment.check_cron(cron)
     if profile is not None:
         load_params().check_profile_name(profile)
-    spec = deployment.with_schedule(cron, profile)
+    specs = deployment.with_schedule(cron, profile)
     if write_prefect_yaml:
-        path = deployment.write_prefect_yaml(spec, work_pool)
+        path = deployment.write_prefect_yaml(specs, work_pool)
         typer.echo(f"schedule: wrote {path} (deploy with `prefect deploy --all` on a server with pool {work_pool!r})")
         return
     _prepare_flow_environment()
-    typer.echo(f"schedule: serving {spec.name!r} on cron {spec.cron!r} ({spec.timezone}); Ctrl-C stops it")
-    deployment.serve(spec)
+    for spec in specs:
+        typer.echo(f"schedule: serving {spec.name!r} on cron {spec.cron!r} ({spec.timezone})")
+    typer.echo("schedule: Ctrl-C stops them")
+    deployment.serve(specs)
 
 
 ModelSource = Annotated[
@@ -326,21 +334,98 @@ def serve(
                        "--timeout-graceful-shutdown", drain])  # fmt: skip
 
 
+StoreUrl = Annotated[
+    str | None,
+    typer.Option("--store", help="The service's store URL (default: $PSYLLM_STORE_URL, else serve.store_url)."),
+]
+
+
+def _store(url: str | None) -> "Store":
+    from components.serving.runtime import service_store
+
+    return service_store(Path.cwd(), url)
+
+
 @app.command()
 def report(
-    store: Annotated[
-        str | None, typer.Option(help="The service's store URL (default: $PSYLLM_STORE_URL, else serve.store_url).")
-    ] = None,
-    out: Annotated[Path, typer.Option(help="Folder for report.md and its plot.")] = Path("reports/human"),
+    store: StoreUrl = None,
+    out: Annotated[Path, typer.Option(help="Folder for report.md and its plots.")] = Path("reports/human"),
 ) -> None:
-    """Summarise the service's stored ratings: scores per model with intervals, plots, rater agreement."""
-    from components.rating_report import write_report
-    from components.serving.runtime import serve_config
-    from components.serving.store import Store, resolve_store_url
+    """Summarise human ratings (live ones and every campaign): intervals, plots, agreement, blind comparisons;
+    logged to each registered version they cover (the `feedback-report` flow)."""
+    _store(store).close()  # a bad URL or an unreachable store is one clear line here, not a failed flow run
+    _prepare_flow_environment()
+    from flows.feedback import HUMAN_EVAL_ARTIFACTS, feedback_report
 
-    url = resolve_store_url(store or serve_config(Path.cwd()).store_url, Path.cwd())
-    ratings = Store(url, store_text=False).ratings()
-    typer.echo(f"report: {len(ratings)} ratings; {write_report(ratings, out)}")
+    summary = feedback_report(store_url=store, out=str(out))
+    typer.echo(f"report: {summary['ratings']} ratings, {summary['campaigns']} campaign(s); {summary['report']}")
+    if summary["logged_to"]:
+        logged = ", ".join(summary["logged_to"])
+        typer.echo(f"report: logged to the register run of {logged} (artefacts `{HUMAN_EVAL_ARTIFACTS}/`)")
+
+
+@app.command("export-feedback")
+def export_feedback(
+    store: StoreUrl = None,
+    out: Annotated[Path | None, typer.Option(help="Folder to write (default: paths.feedback).")] = None,
+) -> None:
+    """Campaign answers rated well by two or more raters as training pairs, poorly answered questions for
+    review; nothing screened urgent or elevated, PII scrubbed; the folder is versioned with `dvc add`."""
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    from components.feedback_export import PAIRS_FILE, write_feedback
+    from components.serving.campaign_store import CampaignStore
+
+    folder = out or load_params().paths.feedback
+    manifest = write_feedback(CampaignStore(_store(store).engine), folder)
+    typer.echo(f"export-feedback: {manifest['pairs']} pairs, {manifest['review']} questions for review in {folder}/")
+    typer.echo(f"export-feedback: not exported: {manifest['not_exported']}")
+    try:
+        Repo(".").add(str(folder))
+    except NotDvcRepoError:
+        typer.echo("export-feedback: not a DVC project here, so this export is not versioned")
+        return
+    pairs = folder / PAIRS_FILE
+    typer.echo(
+        f"export-feedback: versioned as {folder}.dvc (commit it); train on it: add {pairs} to prepare.qa_sources"
+    )
+
+
+campaign_app = typer.Typer(
+    help="Blind rating campaigns: two models' answers to fixed questions, rated by named raters."
+)
+app.add_typer(campaign_app, name="campaign")
+
+
+@campaign_app.command("create")
+def campaign_create(
+    name: Annotated[str, typer.Option(help="The campaign's name (letters, digits, '.', '_', '-').")],
+    questions: Annotated[Path, typer.Option(help="JSON Lines with `id`, `question` and optional `description`.")],
+    models: Annotated[str, typer.Option(help="Two models, comma-separated: models:/ URIs or model folders.")],
+    raters: Annotated[str, typer.Option(help="Rater names, comma-separated.")],
+    store: StoreUrl = None,
+    max_new_tokens: Annotated[int | None, typer.Option(min=1, help="Answer length (default: each model's).")] = None,
+    url: Annotated[str, typer.Option(help="The service's address, for the raters' links.")] = "http://127.0.0.1:3000",
+) -> None:
+    """Answer a question set once with each model and store it; prints each rater's private link."""
+    from components.campaign import create_campaign
+
+    split = [model.strip() for model in models.split(",") if model.strip()]
+    names = [rater.strip() for rater in raters.split(",") if rater.strip()]
+    tokens = create_campaign(_store(store), name, questions, split, names, max_new_tokens)
+    typer.echo(f"campaign {name}: stored; each rater's private link (shown once):")
+    for rater, token in tokens.items():
+        typer.echo(f"  {rater}: {url.rstrip('/')}/rate#{token}")
+
+
+@campaign_app.command("status")
+def campaign_status(name: Annotated[str, typer.Argument(help="The campaign.")], store: StoreUrl = None) -> None:
+    """Each rater's progress: items judged out of the campaign's."""
+    from components.serving.campaign_store import CampaignStore
+
+    for rater, progress in CampaignStore(_store(store).engine).progress(name).items():
+        typer.echo(f"{rater}: {progress['done']}/{progress['total']}")
 
 
 @app.command()

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +127,25 @@ class Answerer:
         self.generator.close()
         if self.store is not None:
             self.store.close()
+
+    def answer_all(self, requests: list[AnswerRequest]) -> list[dict[str, Any]]:
+        """Every request's whole answer, in order, from outside an event loop (a batch job, a notebook).
+
+        At most a decoding batch is queued at once, so a long input never overflows the queue.
+        """
+        batching = self.config.batching
+
+        async def answer_each() -> list[dict[str, Any]]:
+            room = asyncio.Semaphore(min(batching.batch_size, batching.max_queue))
+
+            async def answer(request: AnswerRequest) -> dict[str, Any]:
+                async with room:
+                    return await self.answer(request)
+
+            return await asyncio.gather(*(answer(request) for request in requests))
+
+        with ThreadPoolExecutor(1) as runner:  # a loop of its own, even when called from one (a notebook)
+            return runner.submit(asyncio.run, answer_each()).result()
 
     async def answer(self, request: AnswerRequest) -> dict[str, Any]:
         """The whole answer at once: `{answer, screening, model_version, request_id, withheld}`.

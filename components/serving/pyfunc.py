@@ -13,8 +13,6 @@ questions named `question`. Output: one row per input with `answer`, `level`,
 the whole call with an error naming the row, before anything is generated.
 """
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +85,7 @@ class AnswerModel(PythonModel):
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         requests = self._requests(_rows(model_input), (params or {}).get("max_new_tokens"))
-        with ThreadPoolExecutor(1) as runner:  # a loop of its own, even when called from one (a notebook)
-            answers = runner.submit(asyncio.run, self._answer_all(requests)).result()
+        answers = self.answerer.answer_all(requests)
         return pd.DataFrame(
             {
                 "answer": [answer["answer"] for answer in answers],
@@ -111,14 +108,3 @@ class AnswerModel(PythonModel):
             except InvalidRequest as bad:
                 raise _bad_input(f"row {row}: {bad}") from None
         return requests
-
-    async def _answer_all(self, requests: list[AnswerRequest]) -> list[dict[str, Any]]:
-        """All answers, at most a batch in the decoding queue at once (so a long input never overflows it)."""
-        batching = self.answerer.config.batching
-        room = asyncio.Semaphore(min(batching.batch_size, batching.max_queue))
-
-        async def answer(request: AnswerRequest) -> dict[str, Any]:
-            async with room:
-                return await self.answerer.answer(request)
-
-        return await asyncio.gather(*(answer(request) for request in requests))

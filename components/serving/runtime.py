@@ -97,6 +97,12 @@ def load_answerer(model: Path, screener: Path, config: ServeConfig, store: Store
     )
 
 
+def service_store(root: Path, url: str | None = None) -> Store:
+    """The service's store (or the one at `url`) for reading ratings and campaigns outside the service:
+    the CLI's reports and the gate. Text storage is off, so nothing written here keeps what a person wrote."""
+    return Store(resolve_store_url(url or serve_config(root).store_url, root), store_text=False)
+
+
 def build_answerer(root: Path, environ: Mapping[str, str] = os.environ) -> Answerer:
     """Everything an answer needs, loaded once at start-up; a clear PsyllmError if anything is missing."""
     config = serve_config(root, environ)

@@ -102,19 +102,20 @@ class StoreUnavailable(PsyllmError):
         super().__init__(f"the store is unavailable; retry in {RETRY_AFTER_S} s")
 
 
+Owner = TypeVar("Owner")
 Args = ParamSpec("Args")
 Result = TypeVar("Result")
 
 
-def _needs_database(
-    method: Callable[Concatenate["Store", Args], Result],
-) -> Callable[Concatenate["Store", Args], Result]:
+def needs_database(
+    method: Callable[Concatenate[Owner, Args], Result],
+) -> Callable[Concatenate[Owner, Args], Result]:
     """A lost connection (or a database that does not answer) as StoreUnavailable, never a 500."""
 
     @functools.wraps(method)
-    def guarded(store: "Store", *args: Args.args, **kwargs: Args.kwargs) -> Result:
+    def guarded(owner: Owner, *args: Args.args, **kwargs: Args.kwargs) -> Result:
         try:
-            return method(store, *args, **kwargs)
+            return method(owner, *args, **kwargs)
         except (OperationalError, InterfaceError) as lost:
             log.warning("the store did not answer (%s)", type(lost.orig).__name__)
             raise StoreUnavailable() from lost
@@ -178,7 +179,7 @@ class Store:
                 f"serve.store_url: cannot open the store ({str(unreachable.orig).strip()})"
             ) from unreachable
 
-    @_needs_database
+    @needs_database
     def record_answer(self, issued: IssuedAnswer, urgent: bool) -> int | None:
         """The issued answer, and for an urgent message its open case, in one transaction: the case's id."""
         question = issued.question if self.store_text else None
@@ -208,12 +209,12 @@ class Store:
             )
             return int(opened.inserted_primary_key[0])
 
-    @_needs_database
+    @needs_database
     def mark_withheld(self, request_id: str) -> None:
         with self.engine.begin() as connection:
             connection.execute(update(answers).where(answers.c.request_id == request_id).values(withheld=True))
 
-    @_needs_database
+    @needs_database
     def add_rating(self, request_id: str, scores: dict[str, int], rater_id: str | None, comment: str | None) -> int:
         """Store one rating; refuses an unknown request id and a second rating by the same rater."""
         rater = rater_id or ANONYMOUS_RATER
@@ -236,7 +237,7 @@ class Store:
                 raise AlreadyRated(f"rater {rater!r} has already rated request {request_id}") from duplicate
             return int(inserted.inserted_primary_key[0])
 
-    @_needs_database
+    @needs_database
     def ratings(self) -> list[dict[str, Any]]:
         """Every rating with its answer's model version, oldest first (for export and reports)."""
         query = (
@@ -247,7 +248,7 @@ class Store:
         with self.engine.connect() as connection:
             return [_plain(row._mapping) for row in connection.execute(query)]
 
-    @_needs_database
+    @needs_database
     def cases(self, status: str | None = None) -> list[dict[str, Any]]:
         """Urgent cases, newest first; only `status` ones when given."""
         query = select(cases).order_by(cases.c.id.desc())
@@ -256,7 +257,7 @@ class Store:
         with self.engine.connect() as connection:
             return [_plain(row._mapping) for row in connection.execute(query)]
 
-    @_needs_database
+    @needs_database
     def resolve_case(self, case_id: int, resolved_by: str) -> dict[str, Any]:
         """Mark a case resolved (once; resolving again keeps the first resolution)."""
         with self.engine.begin() as connection:

@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from components.config import PromotionPolicy
+from components.gate_evidence import pooled_comparison
+from components.human_eval import blind_comparison
 from components.modelling.scoring import QuestionScore, compare
-from components.promotion import Evidence, judge_challenger
+from components.promotion import Evidence, HumanEvidence, judge_challenger
+from components.serving.campaign_store import CampaignItem, CampaignStore
+from components.serving.store import Store
 
 POLICY = PromotionPolicy(
     min_perplexity_gain=0.02,
@@ -16,7 +20,9 @@ POLICY = PromotionPolicy(
     screening_min_precision=0.85,
     screening_real_min_recall=0.95,
     screening_real_min_precision=0.75,
+    require_human_comparison=False,
 )
+HUMAN_POLICY = POLICY.model_copy(update={"require_human_comparison": True})
 WRITTEN = {
     "en": {"urgent_recall": 0.98, "urgent_precision": 0.9},
     "zh": {"urgent_recall": 0.97, "urgent_precision": 0.88},
@@ -104,3 +110,49 @@ def test_the_real_split_has_its_own_bars_and_must_be_there():
     assert not decision.promote and "FAIL: screening real zh urgent recall 0.900 (needs ≥ 0.950)" in decision.reasons
     decision = judge_challenger(better, {"written": WRITTEN}, POLICY)  # the shared data was absent
     assert not decision.promote and "FAIL: screening real: no evaluation" in decision.reasons
+
+
+def human(wins: int, losses: int, ties: int = 0) -> HumanEvidence:
+    verdicts = ["win"] * wins + ["loss"] * losses + ["tie"] * ties
+    return HumanEvidence("psyllm/1", ("pilot",), blind_comparison(verdicts))
+
+
+def test_with_the_human_policy_a_significant_loss_in_the_blind_comparison_blocks_promotion():
+    better = evidence_from(0.8, 0.02, noise=0.05)
+    assert judge_challenger(better, SAFE, POLICY, human(1, 15)).promote  # the policy is off: not consulted
+    lost = judge_challenger(better, SAFE, HUMAN_POLICY, human(1, 15, ties=2))
+    assert not lost.promote
+    assert lost.reasons[-1].startswith("FAIL: human blind comparison vs psyllm/1 (pilot): 1 wins, 15 losses, 2 ties")
+    assert judge_challenger(better, SAFE, HUMAN_POLICY, human(5, 9)).promote  # a loss inside the noise
+    assert judge_challenger(better, SAFE, HUMAN_POLICY, human(15, 1)).promote
+    assert judge_challenger(better, SAFE, HUMAN_POLICY, HumanEvidence(None)).promote  # no champion yet
+
+
+def test_with_the_human_policy_missing_human_evidence_never_promotes():
+    better = evidence_from(0.8, 0.02, noise=0.05)
+    for missing, reason in (
+        (None, "not gathered"),
+        (HumanEvidence("psyllm/1"), "no campaign compares them"),
+        (HumanEvidence("psyllm/1", ("pilot",)), "(pilot): no pair decided yet"),
+    ):
+        decision = judge_challenger(better, SAFE, HUMAN_POLICY, missing)
+        assert not decision.promote and reason in decision.reasons[-1]
+
+
+def test_the_gate_pools_every_campaign_between_the_two_versions_from_the_challengers_side(tmp_path):
+    campaigns = CampaignStore(Store(f"sqlite:///{tmp_path / 'store.sqlite'}", store_text=False).engine)
+    scores = dict.fromkeys(("helpfulness", "fluency", "relevance", "logic"), 3)
+    for name, models in (
+        ("one", ("psyllm/2", "psyllm/1")),
+        ("two", ("psyllm/1", "psyllm/2")),
+        ("other", ("psyllm/2", "psyllm/3")),
+    ):
+        items = [CampaignItem(f"q{n}", "question", "none", "first", "second") for n in range(4)]
+        token = campaigns.create(name, models, items, ["ana"])["ana"]
+        while (item := campaigns.next_item(token)["item"]) is not None:  # ana always prefers psyllm/2
+            side = "A" if (item["A"] == "first") == (models[0] == "psyllm/2") else "B"
+            campaigns.judge(token, item["item_id"], {"A": scores, "B": scores}, side)
+    pooled = pooled_comparison(campaigns, "psyllm/2", "psyllm/1")
+    assert pooled.campaigns == ("one", "two") and pooled.reference == "psyllm/1"
+    assert (pooled.comparison.first_wins, pooled.comparison.second_wins, pooled.comparison.ties) == (8, 0, 0)
+    assert pooled_comparison(campaigns, "psyllm/4", "psyllm/1").campaigns == ()

@@ -155,7 +155,7 @@ def test_a_flow_killed_mid_finetune_resumes_from_its_checkpoint_and_the_champion
 
 
 def test_prefect_yaml_is_generated_from_the_one_deployment_definition():
-    from flows.deployment import DEPLOYMENT, prefect_yaml
+    from flows.deployment import DEPLOYMENTS, prefect_yaml
 
     committed = YAML(typ="safe").load((PROJECT_ROOT / "prefect.yaml").read_text(encoding="utf-8"))
-    assert committed == prefect_yaml(DEPLOYMENT, "psyllm")
+    assert committed == prefect_yaml(DEPLOYMENTS, "psyllm")

@@ -102,17 +102,21 @@ def test_psyllm_schedule_serves_the_deployment_that_prefect_yaml_declares(team_r
         PREFECT_API_URL=team_rerun.api, PREFECT_HOME=str(tmp_path / "runner-home"),
     )  # fmt: skip
     try:
-        expected = prefect_yaml(with_schedule(cron, None), "psyllm")["deployments"][0]
+        declared = prefect_yaml(with_schedule(cron, None), "psyllm")["deployments"]
+        assert [deployment["name"] for deployment in declared] == ["scheduled-retraining", "feedback-report"]
         deadline = time.monotonic() + 120
-        served = None
-        while served is None and time.monotonic() < deadline:
-            time.sleep(1)
-            served = asyncio.run(_deployment(team_rerun.api, expected["name"]))
-        assert served is not None, "psyllm schedule did not register its deployment"
-        assert served.entrypoint == expected["entrypoint"]
-        assert served.parameters == expected["parameters"]
-        assert served.tags == expected["tags"] and served.description == expected["description"]
-        assert [(s.schedule.cron, s.schedule.timezone) for s in served.schedules] == [(cron, "UTC")]
+        for expected in declared:
+            served = None
+            while served is None and time.monotonic() < deadline:
+                time.sleep(1)
+                served = asyncio.run(_deployment(team_rerun.api, expected["name"]))
+            assert served is not None, f"psyllm schedule did not register {expected['name']}"
+            assert served.entrypoint == expected["entrypoint"]
+            assert served.parameters == expected["parameters"]
+            assert served.tags == expected["tags"] and served.description == expected["description"]
+            schedules = [(s.schedule.cron, s.schedule.timezone) for s in served.schedules]
+            assert schedules == [(expected["schedules"][0]["cron"], "UTC")]
+        assert declared[0]["schedules"][0]["cron"] == cron
     finally:
         kill_group(server)
 
