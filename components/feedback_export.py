@@ -47,7 +47,7 @@ def _means(judgements: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dic
 def write_feedback(campaigns: CampaignStore, folder: Path) -> dict[str, Any]:
     """Write pairs, the review list and the manifest into `folder`; returns the manifest."""
     pairs, review = [], []
-    counts = {"screened_out": 0, "too_few_raters": 0, "below_bar": 0}
+    counts = {"screened_out": 0, "too_few_raters": 0, "below_bar": 0, "empty_answer": 0}
     for name in campaigns.names():
         campaign = campaigns.campaign(name)
         means = _means(campaign["judgements"])
@@ -67,7 +67,10 @@ def write_feedback(campaigns: CampaignStore, folder: Path) -> dict[str, Any]:
                 else:
                     model = campaign["models"][SIDES.index(side)]
                     pair = qa_pair(f"{name}:{item.item_id}", item.question, "", answer, f"feedback:{name}:{model}")
-                    pairs.append(scrub_pair(pair).as_record())
+                    if pair.answer.strip():
+                        pairs.append(scrub_pair(pair).as_record())
+                    else:  # nothing to learn from, however it was rated
+                        counts["empty_answer"] += 1
             best = max(mean(scores[scale] for scale in RATING_SCALES) for _, scores in rated)
             if best < POOR_MEAN:
                 question = scrub_pii(item.question)

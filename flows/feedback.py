@@ -18,10 +18,11 @@ from components.serving.campaign_store import CampaignStore
 from components.serving.runtime import service_store
 from flows.environment import hide_console_tracebacks
 
+FLOW_NAME = "feedback-report"
 HUMAN_EVAL_ARTIFACTS = "human_eval"
 
 
-@flow(name="feedback-report", log_prints=False)
+@flow(name=FLOW_NAME, log_prints=False)
 def feedback_report(store_url: str | None = None, out: str = "reports/human") -> dict[str, Any]:
     """Summarise live ratings and every campaign; attach the report to the versions it is about."""
     hide_console_tracebacks()

@@ -18,8 +18,8 @@ import pytest
 
 from components import registry
 from components.errors import PsyllmError
+from flows import feedback, training
 from flows.deployment import prefect_yaml, with_schedule
-from flows.training import FLOW_NAME
 from tests.conftest import PROJECT_ROOT
 from tests.pipeline.project import BIN, copy_project, git_commit_all, kill_group, run, start
 from tests.pipeline.servers import mlflow_server, prefect_server
@@ -37,7 +37,7 @@ async def _flow_runs_and_artifacts(api: str) -> tuple[list, list]:
             return await client.read_flow_runs(), await client.read_artifacts()
 
 
-async def _deployment(api: str, name: str):
+async def _deployment(api: str, flow_and_deployment: str):
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -45,7 +45,7 @@ async def _deployment(api: str, name: str):
     with temporary_settings({PREFECT_API_URL: api}):
         async with get_client() as client:
             try:
-                return await client.read_deployment_by_name(f"{FLOW_NAME}/{name}")
+                return await client.read_deployment_by_name(flow_and_deployment)
             except ObjectNotFound:
                 return None
 
@@ -103,13 +103,18 @@ def test_psyllm_schedule_serves_the_deployment_that_prefect_yaml_declares(team_r
     )  # fmt: skip
     try:
         declared = prefect_yaml(with_schedule(cron, None), "psyllm")["deployments"]
+        flow_names = {
+            "flows/training.py:training": training.FLOW_NAME,
+            "flows/feedback.py:feedback_report": feedback.FLOW_NAME,
+        }
         assert [deployment["name"] for deployment in declared] == ["scheduled-retraining", "feedback-report"]
         deadline = time.monotonic() + 120
         for expected in declared:
             served = None
             while served is None and time.monotonic() < deadline:
                 time.sleep(1)
-                served = asyncio.run(_deployment(team_rerun.api, expected["name"]))
+                name = f"{flow_names[expected['entrypoint']]}/{expected['name']}"
+                served = asyncio.run(_deployment(team_rerun.api, name))
             assert served is not None, f"psyllm schedule did not register {expected['name']}"
             assert served.entrypoint == expected["entrypoint"]
             assert served.parameters == expected["parameters"]

@@ -11,6 +11,10 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
+import components.campaign
+from components.campaign import create_campaign
+from components.errors import PsyllmError
+from components.qa_data import load_qa
 from components.serving.campaign_store import CampaignStore
 from components.serving.store import Store
 from tests.pipeline.project import BIN, clone_project, run
@@ -21,7 +25,7 @@ QUESTIONS = [
     {"id": "friends", "question": "I feel left out by my friends.", "description": "It started after I moved."},
     {"id": 3, "question": "最近总是很焦虑，怎么办？"},
 ]
-SCORES = {"helpfulness": 4, "fluency": 4, "relevance": 3, "logic": 4}
+SCORES = dict.fromkeys(("helpfulness", "fluency", "relevance", "logic"), 4)  # every answer good enough to export
 
 
 @pytest.fixture(scope="module")
@@ -49,23 +53,34 @@ def campaign(smoke_project, served, tmp_path_factory):
     links = dict(re.findall(r"^  (\w+): (\S+)$", created.stdout, re.MULTILINE))
     assert set(links) == {"ana", "ben"} and all(link.startswith(f"{served.url}/rate#") for link in links.values())
     return {"tokens": {rater: link.split("#", 1)[1] for rater, link in links.items()}, "create": create,
-            "project": project, "tracking_uri": env["MLFLOW_TRACKING_URI"]}  # fmt: skip
+            "project": project, "env": env, "questions": questions}  # fmt: skip
 
 
-def test_bad_campaigns_are_refused_in_one_line_before_any_model_loads(campaign, smoke_project, tmp_path):
+def test_bad_campaigns_are_refused_before_any_model_answers(campaign, smoke_project, served, tmp_path, monkeypatch):
     bad_line = tmp_path / "bad.jsonl"
     bad_line.write_text('{"id": "a", "question": "fine"}\n{"id": "b", "question": ""}\n', encoding="utf-8")
     folder = str(smoke_project / "data/models/finetuned/base")
-    for arguments, message in (
-        (("pilot", f"models:/psyllm@challenger,{folder}"), "campaign 'pilot' exists already"),
-        (("second", f"models:/psyllm@nosuch,{folder}"), "no version of 'psyllm' holds the alias 'nosuch'"),
-        (("second", folder), "a blind comparison needs exactly two models, got 1"),
-        (("second", f"{folder},{folder}"), "compare two different versions"),
-        (("second", f"models:/psyllm@challenger,{folder}", str(bad_line)), "bad.jsonl:2: question: the message is"),
+    refused = campaign["create"]("second", f"models:/psyllm@nosuch,{folder}")
+    assert refused.returncode == 2 and "no version of 'psyllm' holds the alias 'nosuch'" in refused.stderr
+    assert "Traceback" not in refused.stderr and "answers 3 questions" not in refused.stderr
+
+    def generated(*_: object) -> None:
+        raise AssertionError("a model answered a campaign that should have been refused")
+
+    monkeypatch.chdir(campaign["project"])  # its params.yaml; none of these cases reaches the registry
+    monkeypatch.setenv("PSYLLM_SCREENER_DIR", campaign["env"]["PSYLLM_SCREENER_DIR"])
+    monkeypatch.setattr(components.campaign, "_answers", generated)  # the fault: answering at all
+    store = Store(served.store_url, store_text=False)
+    for name, models, message in (
+        ("pilot", ["models:/psyllm@challenger", folder], "campaign 'pilot' exists already"),
+        ("second", [folder], "a blind comparison needs exactly two models, got 1"),
+        ("second", [folder, folder], "compare two different versions"),
+        ("second", ["models:/psyllm@challenger", folder], "bad.jsonl:2: question: the message is empty"),
+        ("bad name!", ["models:/psyllm@challenger", folder], "campaign 'bad name!': use 1-100 letters"),
     ):
-        refused = campaign["create"](*arguments)
-        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
-        assert "Traceback" not in refused.stderr and "answers 3 questions" not in refused.stderr  # nothing generated
+        with pytest.raises(PsyllmError, match=re.escape(message)):
+            create_campaign(store, name, bad_line if "bad.jsonl" in message else campaign["questions"], models, ["x"])
+    assert CampaignStore(store.engine).names() == ["pilot"]
 
 
 def test_two_raters_judge_blind_resume_and_the_report_compares_the_models(campaign, served, tmp_path):
@@ -115,12 +130,12 @@ def test_two_raters_judge_blind_resume_and_the_report_compares_the_models(campai
     out = tmp_path / "report"
     reported = run(
         campaign["project"], str(BIN / "psyllm"), "report", "--store", served.store_url, "--out", str(out),
-        MLFLOW_TRACKING_URI=campaign["tracking_uri"],
+        MLFLOW_TRACKING_URI=campaign["env"]["MLFLOW_TRACKING_URI"],
     )  # fmt: skip
     assert reported.returncode == 0, reported.stdout + reported.stderr
     registered = re.search(r"logged to the register run of (psyllm/(\d+))", reported.stdout)
     assert registered, reported.stdout  # the challenger version; the model folder is not in the registry
-    client = MlflowClient(tracking_uri=campaign["tracking_uri"])
+    client = MlflowClient(tracking_uri=campaign["env"]["MLFLOW_TRACKING_URI"])
     register_run = client.get_model_version("psyllm", registered[2]).tags["psyllm.register_run"]
     assert "human_eval/report.md" in [item.path for item in client.list_artifacts(register_run, "human_eval")]
     report = (out / "report.md").read_text()
@@ -130,3 +145,12 @@ def test_two_raters_judge_blind_resume_and_the_report_compares_the_models(campai
     # ana preferred A and ben B on every item; the sides vary per rater and item, so the verdicts mix
     preference = re.search(r"\| preference \| (\d+) \| (\d+) \| 0 \|", report)
     assert preference and int(preference[1]) + int(preference[2]) == 6
+
+    # Both raters gave every answer 4s: each answer to a question screened as no risk becomes a pair
+    exported = run(campaign["project"], str(BIN / "psyllm"), "export-feedback", "--store", served.store_url)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    manifest = json.loads((campaign["project"] / "data/feedback/manifest.json").read_text())
+    pairs = load_qa(campaign["project"] / "data/feedback/pairs.jsonl")
+    left_out = manifest["not_exported"]  # the tiny model sometimes answers only whitespace: no pair
+    assert len(pairs) == manifest["pairs"] == 2 * (3 - left_out["screened_out"]) - left_out["empty_answer"] > 0
+    assert (campaign["project"] / "data/feedback.dvc").is_file()
