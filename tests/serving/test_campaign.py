@@ -5,6 +5,7 @@ Chromium on the /rate page, one over HTTP) with both sides shown, and `psyllm re
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 
 import httpx
@@ -130,7 +131,7 @@ def test_two_raters_judge_blind_resume_and_the_report_compares_the_models(campai
     out = tmp_path / "report"
     reported = run(
         campaign["project"], str(BIN / "psyllm"), "report", "--store", served.store_url, "--out", str(out),
-        MLFLOW_TRACKING_URI=campaign["env"]["MLFLOW_TRACKING_URI"],
+        MLFLOW_TRACKING_URI=campaign["env"]["MLFLOW_TRACKING_URI"], PREFECT_HOME=str(tmp_path / "prefect"),
     )  # fmt: skip
     assert reported.returncode == 0, reported.stdout + reported.stderr
     registered = re.search(r"logged to the register run of (psyllm/(\d+))", reported.stdout)
@@ -139,6 +140,9 @@ def test_two_raters_judge_blind_resume_and_the_report_compares_the_models(campai
     register_run = client.get_model_version("psyllm", registered[2]).tags["psyllm.register_run"]
     assert "human_eval/report.md" in [item.path for item in client.list_artifacts(register_run, "human_eval")]
     report = (out / "report.md").read_text()
+    with sqlite3.connect(tmp_path / "prefect/prefect.db") as prefect_db:  # the flow's temporary API kept it
+        published = prefect_db.execute("SELECT data FROM artifact WHERE key = 'human-ratings'").fetchall()
+    assert len(published) == 1 and "## Campaign pilot" in json.loads(published[0][0])
     assert re.search(r"## Campaign pilot: psyllm/\d+ \(first\) vs \S+/finetuned/base \(second\)", report)
     assert "6 judgements of 3 items by 2 raters" in report
     assert (out / "campaign-pilot.png").read_bytes().startswith(b"\x89PNG")
