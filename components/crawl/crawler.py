@@ -1,12 +1,15 @@
-"""The crawl loop: breadth-first, concurrent across hosts, polite within each host.
+"""The crawl loop: breadth-first within each host, concurrent across hosts, polite within each host.
 
-Workers take URLs from one queue. Before every request a worker waits at its host's gate,
-which spaces requests by the larger of our own per-host delay and robots.txt's
-Crawl-delay, so concurrency only ever spreads across hosts.
+Each host has its own frontier, crawled by one task at a time, and up to `concurrency` hosts are
+crawled at once. Before every request the task waits at its host's gate, which spaces requests by
+the larger of our own per-host delay and robots.txt's Crawl-delay. Per-host frontiers keep every
+task busy with a host that is ready: from one shared queue, a run of one host's links held every
+worker at that host's gate while other hosts' pages waited (bench/crawl.py).
 """
 
 import asyncio
 import hashlib
+from collections import deque
 from datetime import UTC, datetime
 
 import httpx
@@ -46,7 +49,10 @@ class Crawler:
         self._allowed_domains = allowed_domains
         self._state = state
         self._gates: dict[str, _HostGate] = {}
-        self._queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        self._frontier: dict[str, deque[tuple[str, int]]] = {}
+        self._crawling: dict[str, asyncio.Task[None]] = {}
+        self._finished = asyncio.Event()
+        self._failure: Exception | None = None
         canonical_seeds = [url for url in (canonicalize(seed) for seed in seeds) if url is not None]
         state.enqueue([seed for seed in canonical_seeds if in_scope(seed, allowed_domains)], depth=0)
         self._policy = FetchPolicy(
@@ -61,10 +67,8 @@ class Crawler:
         limits = httpx.Limits(max_connections=self._config.concurrency * 2)
         headers = {"User-Agent": self._config.user_agent}
         timeout = httpx.Timeout(self._config.timeout_s)
-        async with httpx.AsyncClient(headers=headers, timeout=timeout, limits=limits) as client:
-            self._robots = RobotsCache(client, self._config.user_agent, self._config.max_page_bytes)
-            for item in self._state.queued():
-                self._queue.put_nowait(item)
+        async with httpx.AsyncClient(headers=headers, timeout=timeout, limits=limits) as self._client:
+            self._robots = RobotsCache(self._client, self._config.user_agent, self._config.max_page_bytes)
             with tqdm(
                 total=self._config.max_pages,
                 initial=min(self._state.page_count(), self._config.max_pages),
@@ -72,22 +76,45 @@ class Crawler:
                 unit="page",
                 disable=None,
             ) as self._progress:
-                workers = [asyncio.create_task(self._work(client)) for _ in range(self._config.concurrency)]
-                await self._queue.join()
-                for worker in workers:
-                    worker.cancel()
-                await asyncio.gather(*workers, return_exceptions=True)
+                for url, depth in self._state.queued():
+                    self._schedule(url, depth)
+                if self._crawling:
+                    await self._finished.wait()
+                for task in self._crawling.values():
+                    task.cancel()
+                await asyncio.gather(*self._crawling.values(), return_exceptions=True)
+        if self._failure is not None:
+            raise self._failure
 
-    async def _work(self, client: httpx.AsyncClient) -> None:
-        while True:
-            url, depth = await self._queue.get()
-            try:
+    def _schedule(self, url: str, depth: int) -> None:
+        """Put a URL on its host's frontier; start crawling waiting hosts while fewer than `concurrency` are."""
+        self._frontier.setdefault(host_of(url), deque()).append((url, depth))
+        self._start_hosts()
+
+    def _start_hosts(self) -> None:
+        for host, waiting in self._frontier.items():
+            if len(self._crawling) >= self._config.concurrency:
+                return
+            if waiting and host not in self._crawling:
+                self._crawling[host] = asyncio.create_task(self._crawl_host(host, waiting))
+
+    async def _crawl_host(self, host: str, waiting: deque[tuple[str, int]]) -> None:
+        """Visit a host's URLs in order (links found meanwhile join the end) until none is left."""
+        try:
+            while waiting:
+                url, depth = waiting.popleft()
                 if self._state.page_count() < self._config.max_pages:
-                    await self._visit(client, url, depth)
-            finally:
-                self._queue.task_done()
+                    await self._visit(url, depth)
+        except Exception as error:  # raised by run(), not lost in a task
+            self._failure = error
+            self._finished.set()
+            return
+        del self._crawling[host]
+        self._start_hosts()
+        if not self._crawling:
+            self._finished.set()
 
-    async def _visit(self, client: httpx.AsyncClient, url: str, depth: int) -> None:
+    async def _visit(self, url: str, depth: int) -> None:
         if not in_scope(url, self._allowed_domains):
             self._state.finish(url, "out_of_scope")
             return
@@ -103,7 +130,7 @@ class Crawler:
             await gate.wait(max(self._config.per_host_delay_s, rules.crawl_delay_s))
 
         try:
-            fetched = await fetch(client, url, self._policy, may_visit, wait_turn)
+            fetched = await fetch(self._client, url, self._policy, may_visit, wait_turn)
         except FetchFailed as failure:
             self._state.finish(url, failure.kind)
             return
@@ -135,6 +162,6 @@ class Crawler:
             )
             outcome = "stored"
         for new_url in self._state.store(url, page, in_domain, depth, outcome):
-            self._queue.put_nowait((new_url, depth + 1))
+            self._schedule(new_url, depth + 1)
         if page is not None:
             self._progress.update(1)

@@ -19,7 +19,10 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 @contextmanager
 def serve_folder(folder: Path, port: int) -> Iterator[str]:
-    """Serve `folder` at http://127.0.0.1:port/ for the duration of the block; yields the root URL."""
+    """Serve `folder` at http://127.0.0.1:port/ for the duration of the block; yields the root URL.
+
+    Port 0 takes a free port, which the yielded URL names.
+    """
     if not folder.is_dir():
         raise PsyllmError(f"crawl.sample_site: {folder} is not a folder")
     handler = partial(_QuietHandler, directory=str(folder))
@@ -33,7 +36,7 @@ def serve_folder(folder: Path, port: int) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, name="sample-site", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
         server.server_close()

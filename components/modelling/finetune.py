@@ -12,6 +12,7 @@ with, so serving cannot drift from training or from what was measured.
 from pathlib import Path
 
 from torch import nn
+from transformers import PreTrainedTokenizerBase
 
 from components.config import FinetuneConfig, GenerationConfig, Paths, Profile
 from components.errors import PsyllmError
@@ -20,7 +21,7 @@ from components.modelling.base_model import context_length, load_model, save_mod
 from components.modelling.data import qa_examples
 from components.modelling.prompt import PromptTemplate
 from components.modelling.stored_generation import save_generation
-from components.modelling.train_loop import mean_loss, placement, train
+from components.modelling.train_loop import Example, mean_loss, placement, train
 from components.modelling.trained import (
     TRAINING_FILE,
     StepResult,
@@ -29,6 +30,22 @@ from components.modelling.trained import (
     write_training_record,
 )
 from components.qa_data import load_qa
+
+
+def encoded_split(
+    qa_dir: Path, split: str, tokenizer: PreTrainedTokenizerBase, config: FinetuneConfig
+) -> list[Example]:
+    """One Q&A split as the step trains or validates on it, or a clear error when nothing fits."""
+    encoded = qa_examples(
+        load_qa(qa_dir / f"{split}.jsonl"),
+        tokenizer,
+        PromptTemplate(max_description_tokens=config.max_description_tokens),
+        config.training.block_size,
+        config.min_answer_tokens,
+    )
+    if not encoded.examples:
+        raise PsyllmError(f"{qa_dir / split}.jsonl: no usable Q&A pairs (dropped {encoded.dropped} as too long)")
+    return encoded.examples
 
 
 def run_one(
@@ -44,21 +61,8 @@ def run_one(
     model, tokenizer = load_model(source)
     training = config.training
     check_block_size(training, context_length(model), "finetune.training")
-    template = PromptTemplate(max_description_tokens=config.max_description_tokens)
-
-    def encode(split: str) -> list:
-        encoded = qa_examples(
-            load_qa(qa_dir / f"{split}.jsonl"),
-            tokenizer,
-            template,
-            training.block_size,
-            config.min_answer_tokens,
-        )
-        if not encoded.examples:
-            raise PsyllmError(f"{qa_dir / split}.jsonl: no usable Q&A pairs (dropped {encoded.dropped} as too long)")
-        return encoded.examples
-
-    train_examples, validation_examples = encode("train"), encode("validation")
+    train_examples = encoded_split(qa_dir, "train", tokenizer, config)
+    validation_examples = encoded_split(qa_dir, "validation", tokenizer, config)
     trainable = apply_adapter(model, training.adapter, "finetune.training.adapter")
 
     def validate(current: nn.Module) -> float:
@@ -81,7 +85,7 @@ def run_one(
     )
     if placement().writes:
         save_model(merged(trainable), tokenizer, out)
-        template.save(out)
+        PromptTemplate(max_description_tokens=config.max_description_tokens).save(out)
         save_generation(generation, out)
         write_training_record(out, source, result, len(train_examples))
     return StepResult(folder=out, base=source, training=result, examples=len(train_examples))

@@ -2,25 +2,82 @@
 
 Gemma 3's 262k-token vocabulary makes the output layer most of the CPU cost and most of the
 activation memory: a 512-token block would need 512 MB of fp32 logits, twice over for the
-backward pass. `CausalLMLoss` runs the decoder body once, then projects and scores the
-hidden states chunk by chunk, each chunk under activation checkpointing, so only one
-chunk's logits exist at a time. It is an `nn.Module` so DDP can wrap it for multi-process
-training. It imports only torch, so the GPU benchmark can use it without the rest.
+backward pass. `CausalLMLoss` runs the decoder body once, then projects and scores only the
+labelled positions, chunk by chunk, so only one chunk's logits exist at a time. When training,
+each chunk's gradients (for the hidden states, and for the output layer when it trains) are
+computed right there from its logits, which are then dropped (`_ChunkedHeadNLL`): the output
+layer runs once forward and once backward, as in a plain loop, where recomputing each chunk
+under activation checkpointing ran it forward twice (measured by bench/train_overhead.py).
+It is an `nn.Module` so DDP can wrap it for multi-process training. It imports only torch, so
+the GPU benchmark can use it without the rest.
 """
 
 import torch
 from torch import nn
 from torch.nn import functional
-from torch.utils.checkpoint import checkpoint
 
 IGNORE_INDEX = -100
 
 
-def _chunk_nll(hidden: torch.Tensor, targets: torch.Tensor, head: nn.Module, softcap: float | None) -> torch.Tensor:
-    logits = head(hidden).float()
-    if softcap:
-        logits = torch.tanh(logits / softcap) * softcap
-    return functional.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+def _chunk_logits(hidden: torch.Tensor, head: nn.Linear, softcap: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """fp32 logits of one chunk (soft-capped as the model does) and tanh of the cap, for its derivative."""
+    logits = functional.linear(hidden.to(head.weight.dtype), head.weight, head.bias).float()
+    if not softcap:
+        return logits, logits.new_zeros(())
+    squashed = torch.tanh(logits / softcap)
+    return squashed * softcap, squashed
+
+
+class _ChunkedHeadNLL(torch.autograd.Function):
+    """Summed NLL of the output layer over (hidden, target) rows; gradients found chunk by chunk in forward.
+
+    d NLL / d logits is softmax(logits) - one_hot(target), times the soft-cap's derivative
+    (1 - tanh²); the hidden states' gradient is that times the weight, and the weight's (and
+    bias's), when they train, the transposed product with the hidden states.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx,
+        hidden: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        targets: torch.Tensor,
+        head: nn.Linear,
+        chunk_size: int,
+        softcap: float | None,
+    ) -> torch.Tensor:
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        grad_hidden = torch.empty_like(hidden)
+        grad_weight = torch.zeros_like(weight, dtype=torch.float32) if weight.requires_grad else None
+        grad_bias = torch.zeros_like(bias, dtype=torch.float32) if bias is not None and bias.requires_grad else None
+        for start in range(0, targets.numel(), chunk_size):
+            piece = slice(start, start + chunk_size)
+            rows, wanted = hidden[piece], targets[piece]
+            logits, squashed = _chunk_logits(rows, head, softcap)
+            log_normaliser = torch.logsumexp(logits, dim=-1)
+            total += (log_normaliser - logits.gather(1, wanted[:, None]).squeeze(1)).sum()
+            grad_logits = logits.sub_(log_normaliser[:, None]).exp_()  # softmax, in the logits' memory
+            grad_logits[torch.arange(wanted.numel(), device=wanted.device), wanted] -= 1
+            if softcap:
+                grad_logits *= 1 - squashed.square_()
+            grad_hidden[piece] = (grad_logits.to(weight.dtype) @ weight).to(hidden.dtype)
+            if grad_weight is not None:
+                grad_weight += grad_logits.T @ rows.float()
+            if grad_bias is not None:
+                grad_bias += grad_logits.sum(0)
+        ctx.save_for_backward(grad_hidden)
+        ctx.parameter_grads = (grad_weight, grad_bias)
+        return total
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, grad_total: torch.Tensor
+    ) -> tuple[torch.Tensor | None, ...]:
+        (grad_hidden,) = ctx.saved_tensors
+        grad_weight, grad_bias = ctx.parameter_grads
+        scaled = [None if grad is None else grad * grad_total for grad in (grad_weight, grad_bias)]
+        return grad_hidden * grad_total.to(grad_hidden.dtype), *scaled, None, None, None, None
 
 
 class CausalLMLoss(nn.Module):
@@ -48,13 +105,12 @@ class CausalLMLoss(nn.Module):
         targets = labels[:, 1:].reshape(-1)
         keep = targets != IGNORE_INDEX
         hidden, targets = hidden[keep], targets[keep]
+        if torch.is_grad_enabled():
+            total = _ChunkedHeadNLL.apply(hidden, head.weight, head.bias, targets, head, self.chunk_size, softcap)
+            return total, keep.sum()
         total = hidden.new_zeros((), dtype=torch.float32)
         for start in range(0, targets.numel(), self.chunk_size):
             piece = slice(start, start + self.chunk_size)
-            if torch.is_grad_enabled():
-                total = total + checkpoint(
-                    _chunk_nll, hidden[piece], targets[piece], head, softcap, use_reentrant=False
-                )
-            else:
-                total = total + _chunk_nll(hidden[piece], targets[piece], head, softcap)
+            logits, _ = _chunk_logits(hidden[piece], head, softcap)
+            total = total + functional.cross_entropy(logits, targets[piece], reduction="sum")
         return total, keep.sum()

@@ -5,14 +5,31 @@ Checkpoints go to `paths.checkpoints/pretrain`, outside DVC's outputs, so a kill
 resumes there; the finished model (LoRA merged) is written to `paths.pretrained`.
 """
 
-from components.config import Paths, Profile
+from transformers import PreTrainedTokenizerBase
+
+from components.config import Paths, PretrainConfig, Profile
 from components.errors import PsyllmError
 from components.lineage import file_digest
 from components.modelling.adapters import apply_adapter, merged
 from components.modelling.base_model import context_length, load_model, save_model, step_base, use_cpu_threads
 from components.modelling.data import corpus_blocks
-from components.modelling.train_loop import placement, train
+from components.modelling.train_loop import Example, placement, train
 from components.modelling.trained import StepResult, check_block_size, fingerprint, write_training_record
+
+
+def training_blocks(config: PretrainConfig, paths: Paths, tokenizer: PreTrainedTokenizerBase) -> list[Example]:
+    """The corpus as the step trains on it: packed blocks, or a clear error when there are none."""
+    blocks = corpus_blocks(
+        paths.corpus,
+        tokenizer,
+        config.training.block_size,
+        config.max_documents,
+        config.training.seed,
+        paths.cache / "datasets",
+    )
+    if not blocks:
+        raise PsyllmError(f"{paths.corpus}: the corpus is empty; run `psyllm prepare` first")
+    return blocks
 
 
 def run(profile: Profile, paths: Paths) -> StepResult:
@@ -23,11 +40,7 @@ def run(profile: Profile, paths: Paths) -> StepResult:
     base = step_base(model_config, cache, corpus, qa_dir)
     model, tokenizer = load_model(base)
     check_block_size(config.training, context_length(model), "pretrain.training")
-    blocks = corpus_blocks(
-        corpus, tokenizer, config.training.block_size, config.max_documents, config.training.seed, cache / "datasets"
-    )
-    if not blocks:
-        raise PsyllmError(f"{corpus}: the corpus is empty; run `psyllm prepare` first")
+    blocks = training_blocks(config, paths, tokenizer)
     trainable = apply_adapter(model, config.training.adapter, "pretrain.training.adapter")
     corpus_digest = file_digest(corpus)
     result = train(

@@ -5,7 +5,9 @@ the tokens in the whole step (so long and short examples weigh by token), clips,
 AdamW under linear warm-up and cosine decay. The batch order is a pure function of the seed
 and the step, and a checkpoint holds the trainable weights, the optimiser and the RNG, so a
 killed run resumes to the same state as one that was never interrupted. A non-finite loss
-stops before the weights change, leaving the last good checkpoint in place.
+stops before the weights change, leaving the last good checkpoint in place. Each step's record
+holds its `train_seconds` (gradients, clipping and the optimiser; not validation or checkpoints),
+so throughput is measured where the work happens (bench/train_overhead.py).
 
 Multi-process: run the same command under `torchrun` or `accelerate launch`; they set
 WORLD_SIZE/RANK, the loss module is wrapped in DDP (NCCL on GPUs, gloo on CPUs), each rank
@@ -17,6 +19,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -290,6 +293,7 @@ def train(
         learning_rate = learning_rate_at(step, config)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate
+        started = time.perf_counter()
         loss, tokens = _gradients(step, loss_module, examples, config, pad_id, where)
         if not math.isfinite(loss):
             raise PsyllmError(
@@ -300,7 +304,13 @@ def train(
         torch.nn.utils.clip_grad_norm_(list(parameters.values()), config.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        record = {"step": step + 1, "loss": loss, "learning_rate": learning_rate, "tokens": tokens}
+        record = {
+            "step": step + 1,
+            "loss": loss,
+            "learning_rate": learning_rate,
+            "tokens": tokens,
+            "train_seconds": time.perf_counter() - started,
+        }
         if validate is not None and ((step + 1) % eval_every == 0 or step + 1 == config.max_steps):
             record["validation_loss"] = validation = validate(model)
             if (new_best := _record_validation(state, validation, parameters)) is not None:

@@ -3,13 +3,18 @@
 import itertools
 import json
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from components import crawl
 from components.config import load_params
 from tests.conftest import PROJECT_ROOT
-from tests.crawl.fixture_site import CRAWL_DELAY_S, FixtureSite
+from tests.crawl.fixture_site import CRAWL_DELAY_S, PARAGRAPH, FixtureSite, article
 
 USER_AGENT = "psyllm-test-crawler/1.0"
 
@@ -165,3 +170,70 @@ def test_a_different_scope_starts_afresh(tmp_path):
     state = sqlite3.connect(tmp_path / ".state" / "crawl.sqlite")
     (count,) = state.execute("SELECT COUNT(*) FROM pages WHERE url NOT LIKE ?", (other_site.base + "%",)).fetchone()
     assert count == 0
+
+
+class ArticleHost:
+    """A host (its own loopback port) whose index links `pages` articles; it records when each is asked for."""
+
+    def __init__(self, name: str, pages: int) -> None:
+        self.requests: list[tuple[str, float]] = []
+        links = tuple(f"/{name}-{page}" for page in range(pages))
+        routes = {"/": article(f"Host {name}", PARAGRAPH, links)}
+        routes |= {link: article(f"Article {link}", f"{link} {PARAGRAPH}", ("/",)) for link in links}
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                host.requests.append((self.path, time.monotonic()))
+                body = routes.get(self.path)
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def article_times(self) -> list[float]:
+        return sorted(moment for path, moment in self.requests if path not in ("/", "/robots.txt"))
+
+
+def test_hosts_are_crawled_side_by_side_each_at_its_own_pace(tmp_path):
+    """A frontier per host: no worker waits at one host's gate while another host's pages are ready.
+
+    From one shared queue, the first host's links held every worker at its gate, and the last
+    host's articles were only reached after the first host's were half done.
+    """
+    delay = 0.15
+    hosts = [ArticleHost(name, pages=8) for name in "abc"]
+    try:
+        seeds = [host.base + "/" for host in hosts]
+        crawl.run(crawl_config(hosts[0], seeds=seeds, per_host_delay_s=delay), tmp_path)
+    finally:
+        for host in hosts:
+            host.server.shutdown()
+    times = [host.article_times() for host in hosts]
+    assert [len(moments) for moments in times] == [8, 8, 8]
+    for moments in times:  # each host's own pace (two gaps together: see the crawl-delay test above)
+        gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
+        assert min(first + second for first, second in itertools.pairwise(gaps)) >= 2 * delay * 0.95
+    assert max(moments[0] for moments in times) < min(moments[len(moments) // 2] for moments in times)
+
+
+def test_the_crawl_benchmark_compares_hosts_side_by_side_with_one_request_at_a_time(tmp_path):
+    out = tmp_path / "crawl.json"
+    args = ("--hosts", "2", "--pages", "3", "--delay", "0.05", "--out", str(out))
+    completed = subprocess.run(
+        [sys.executable, "bench/crawl.py", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = json.loads(out.read_text())
+    assert report["politeness_limit_pages_per_s"] == 40 and report["pages_per_host"] == 4
+    assert [(run["concurrency"], run["pages"]) for run in report["runs"]] == [(2, 8), (1, 8)]
+    concurrent, sequential = (run["pages_per_second"] for run in report["runs"])
+    assert report["fraction_of_limit"] == pytest.approx(concurrent / 40, abs=0.01)
+    assert report["speedup_over_sequential"] == pytest.approx(concurrent / sequential, rel=0.02)

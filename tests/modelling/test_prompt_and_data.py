@@ -1,13 +1,16 @@
 """The one prompt template and the answer-only loss mask, as finetune, evaluate and generate use them."""
 
+import pytest
 import torch
 
 from components.config import GenerationConfig
+from components.modelling.base_model import build_tiny
 from components.modelling.data import qa_example, qa_examples
 from components.modelling.generate import Question, generate_answers
 from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
 from components.modelling.prompt import PromptTemplate, encode_prompt
 from components.qa_data import QAPair
+from tests.modelling.conftest import ARCHITECTURE
 
 PAIR = QAPair(
     "q1", "How do I stop worrying at night?", "I lie awake for hours.", "Try a wind-down routine.", "en", "test"
@@ -78,14 +81,25 @@ def test_generation_reads_exactly_the_finetuning_prompt(tiny_model, tiny_tokeniz
         assert all(t == tiny_tokenizer.pad_token_id for t in fed[: len(fed) - prompt_length])
 
 
-def test_chunked_loss_equals_the_full_logits_loss(tiny_model, tiny_tokenizer):
-    example = qa_examples([PAIR, PAIR_ZH], tiny_tokenizer, PromptTemplate(max_description_tokens=64), 256, 1).examples[
-        1
-    ]
-    ids, labels = torch.tensor([example["input_ids"]]), torch.tensor([example["labels"]])
-    reference = tiny_model(input_ids=ids, labels=labels).loss
-    nll, tokens = CausalLMLoss(tiny_model, chunk_size=5)(ids, labels)
-    assert int(tokens) == sum(1 for label in example["labels"][1:] if label != IGNORE_INDEX)
+@pytest.mark.parametrize("softcap", [None, 30.0])
+def test_chunked_loss_and_its_gradients_equal_the_full_logits_ones(tiny_tokenizer, softcap):
+    """The chunked head's hand-derived gradients match autograd's through Hugging Face's full-logits loss."""
+    examples = qa_examples([PAIR, PAIR_ZH], tiny_tokenizer, PromptTemplate(max_description_tokens=64), 256, 1).examples
+    width = max(len(example["input_ids"]) for example in examples)
+    ids = torch.tensor([e["input_ids"] + [0] * (width - len(e["input_ids"])) for e in examples])
+    labels = torch.tensor([e["labels"] + [IGNORE_INDEX] * (width - len(e["labels"])) for e in examples])
+    mask = (torch.arange(width)[None, :] < torch.tensor([len(e["input_ids"]) for e in examples])[:, None]).long()
+    reference_model, chunked_model = (build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0) for _ in range(2))
+    for model in (reference_model, chunked_model):
+        model.config.final_logit_softcapping = softcap
+    reference = reference_model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    nll, tokens = CausalLMLoss(chunked_model, chunk_size=5)(ids, labels, mask)
+    assert int(tokens) == int((labels[:, 1:] != IGNORE_INDEX).sum())
     assert torch.allclose(nll / tokens, reference, atol=1e-5)
-    nll.backward()  # the checkpointed chunks still give gradients
-    assert tiny_model.get_input_embeddings().weight.grad is not None
+    (reference * tokens).backward()
+    nll.backward()
+    chunked = dict(chunked_model.named_parameters())
+    for name, parameter in reference_model.named_parameters():  # the tied output layer and the body alike
+        assert torch.allclose(chunked[name].grad, parameter.grad, atol=1e-5, rtol=1e-4), name
+    with torch.no_grad():  # evaluation scores the same loss without gradients
+        assert torch.allclose(CausalLMLoss(chunked_model, chunk_size=7)(ids, labels, mask)[0], nll, atol=1e-4)

@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 
 import mlflow
 import pytest
@@ -119,3 +120,22 @@ def test_evaluate_refuses_a_model_that_would_serve_with_other_decoding_than_it_i
     assert completed.returncode == 2, completed.stdout + completed.stderr
     assert "stores generation settings other than the profile's (max_new_tokens)" in completed.stderr
     assert "Traceback" not in completed.stderr + completed.stdout
+
+
+def test_the_training_benchmark_times_each_step_against_a_raw_loop_on_the_same_batches(smoke_project, tmp_path):
+    """bench/train_overhead.py on the smoke model: the steps' own step records against the hand-written loop."""
+    models = smoke_project / "data/models"
+    written = {path: path.stat().st_mtime_ns for path in models.rglob("*") if path.is_file()}
+    out = tmp_path / "train_overhead.json"
+    args = ("--profile", "smoke", "--steps", "2", "--warmup", "1", "--out", str(out))
+    completed = run(smoke_project, sys.executable, "bench/train_overhead.py", *args)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = json.loads(out.read_text())
+    assert (report["profile"], report["warmup_steps"]) == ("smoke", 1)
+    assert [result["step"] for result in report["results"]] == ["pretrain", "finetune"]
+    for result in report["results"]:
+        assert result["timed_steps"] == 2 and result["pipeline_tokens_per_second"] > 0
+        expected = result["raw_tokens_per_second"] / result["pipeline_tokens_per_second"]
+        assert result["overhead"] == pytest.approx(expected, rel=0.01)
+        assert f"| {result['step']} | {result['pipeline_tokens_per_second']} |" in completed.stdout
+    assert written == {path: path.stat().st_mtime_ns for path in models.rglob("*") if path.is_file()}  # in scratch
