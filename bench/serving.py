@@ -1,94 +1,140 @@
-"""What dynamic batching buys the service: answers per second for concurrent requests, batched vs one at a time.
+"""Serving over HTTP: requests/s and latency at 1, 4 and 16 concurrent clients, against plain `generate`.
 
-The baseline is the service's own `GenerationQueue` with `batch_size` 1 (every request decoded
-alone, in turn); the candidate is the same queue with `--batch-size` rows per batch. Both run
-here, on the same model, prompts and greedy decoding, with `--requests` questions arriving at
-once; each configuration runs `--repeats` times and the median wall time counts. Results and
-their ratio go to bench/results/serving.json.
+The candidate is the real `psyllm serve` on loopback (screening, the request queue, dynamic
+batching, the store), driven by locust: each client posts one fixed question to `/answer` with
+`--max-new-tokens`, waits for the answer and asks again, for `--seconds` after a short warm-up.
+The baseline is the same model folder answering the same prompt one request at a time through
+Hugging Face's `generate` in this process (greedy, the stored decoding settings, no server), as a
+user without the service would. `serving_speedup` = requests/s at the most clients / baseline
+requests/s. Answers are greedy, so every request decodes the same tokens: their count is reported.
+Results go to bench/results/serving.json.
 
-    .venv/bin/python bench/serving.py --model data/models/finetuned/pretrained [--requests 16] [--batch-size 4]
+    .venv/bin/python bench/serving.py --model data/models/finetuned/pretrained --screener data/screener
 """
 
 import argparse
-import asyncio
 import json
+import os
 import platform
-import statistics
+import signal
+import sys
 import time
 from pathlib import Path
 
-import torch
-
-from components.config import load_params
-from components.modelling.base_model import load_model
-from components.modelling.prompt import PromptTemplate, encode_prompt
-from components.modelling.stored_generation import load_generation
-from components.serving.batching import GenerationQueue
+import gevent
+from locust import HttpUser, constant, events, task  # importing locust patches sockets for gevent
+from locust.env import Environment
 
 ROOT = Path(__file__).resolve().parents[1]
-QUESTIONS = [
-    "How can I stop worrying so much at night?",
-    "I feel lonely since I moved to a new city. What can I do?",
-    "How do I tell my parents that I am depressed?",
-    "我最近总是失眠，怎么办？",
-    "Is it normal to feel anxious before every exam?",
-    "我和朋友吵架了，心里很难受。",
-    "How can I support a friend who is grieving?",
-    "What is cognitive behavioural therapy?",
-]
+sys.path.insert(0, str(ROOT / "bench"))
+from soak import start_serve  # noqa: E402
+
+QUESTION = "How can I stop worrying so much at night?"
 
 
-async def answer_all(queue: GenerationQueue, prompts: list[list[int]], max_new_tokens: int) -> float:
-    async def collect(prompt: list[int]) -> str:
-        return "".join([piece async for piece in queue.submit(prompt, max_new_tokens)])
+def baseline_seconds(folder: Path, max_new_tokens: int, repeats: int) -> tuple[float, int]:
+    """Median seconds per answer of plain `generate`, one request at a time, and the new tokens per answer."""
+    import torch
 
-    started = time.perf_counter()
-    await asyncio.gather(*(collect(prompt) for prompt in prompts))
-    return time.perf_counter() - started
+    from components.modelling.base_model import load_model
+    from components.modelling.prompt import PromptTemplate, encode_prompt
+    from components.modelling.stored_generation import load_generation
 
-
-def seconds(folder: Path, batch_size: int, requests: int, max_new_tokens: int, repeats: int) -> float:
     model, tokenizer = load_model(folder)
-    template, generation = PromptTemplate.load(folder), load_generation(folder)
-    serve = load_params(ROOT / "params.yaml").serve
-    batching = serve.batching.model_copy(update={"batch_size": batch_size, "max_queue": requests, "retry_after_s": 1})
-    queue = GenerationQueue(model, tokenizer, template, generation, batching)
-    prompts = [
-        encode_prompt(tokenizer, template, question, "", "en" if question.isascii() else "zh")
-        for question in (QUESTIONS * requests)[:requests]
-    ]
-    timings = [asyncio.run(answer_all(queue, prompts, max_new_tokens)) for _ in range(repeats)]
-    queue.close()
-    return statistics.median(timings)
+    generation = load_generation(folder)
+    prompt = torch.tensor([encode_prompt(tokenizer, PromptTemplate.load(folder), QUESTION, "", "en")])
+    settings = {"max_new_tokens": max_new_tokens, "do_sample": False, "pad_token_id": tokenizer.pad_token_id,
+                "repetition_penalty": generation.repetition_penalty}  # fmt: skip
+    timings, new_tokens = [], 0
+    with torch.inference_mode():
+        for _ in range(repeats + 1):  # the first call warms up and is not counted
+            started = time.perf_counter()
+            output = model.generate(prompt, attention_mask=torch.ones_like(prompt), **settings)
+            timings.append(time.perf_counter() - started)
+            new_tokens = output.shape[1] - prompt.shape[1]
+    timings = sorted(timings[1:])
+    return timings[len(timings) // 2], new_tokens
+
+
+def client_class(max_new_tokens: int) -> type[HttpUser]:
+    class Asker(HttpUser):
+        wait_time = constant(0)
+
+        @task
+        def ask(self) -> None:
+            self.client.post("/answer", json={"question": QUESTION, "max_new_tokens": max_new_tokens})
+
+    return Asker
+
+
+def measure_clients(host: str, clients: int, max_new_tokens: int, warmup_s: float, seconds: float) -> dict:
+    """Requests/s and latency percentiles of `clients` closed-loop clients over `seconds`."""
+    environment = Environment(user_classes=[client_class(max_new_tokens)], events=events, host=host)
+    runner = environment.create_local_runner()
+    runner.start(user_count=clients, spawn_rate=clients)
+    gevent.sleep(warmup_s)
+    environment.stats.reset_all()
+    gevent.sleep(seconds)
+    total = environment.stats.total
+    result = {
+        "clients": clients,
+        "requests": total.num_requests,
+        "failures": total.num_failures,
+        "requests_per_s": round(total.num_requests / seconds, 3),
+        "p50_ms": total.get_response_time_percentile(0.5),
+        "p95_ms": total.get_response_time_percentile(0.95),
+    }
+    runner.quit()
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="a fine-tuned model folder")
-    parser.add_argument("--requests", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--screener", type=Path, required=True, help="a trained screener folder")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
-    options = parser.parse_args()
-    arguments = (options.requests, options.max_new_tokens, options.repeats)
-    baseline = seconds(options.model, 1, *arguments)
-    batched = seconds(options.model, options.batch_size, *arguments)
+    parser.add_argument("--seconds", type=float, default=60, help="measured seconds per client count")
+    parser.add_argument("--warmup-seconds", type=float, default=10)
+    parser.add_argument("--repeats", type=int, default=5, help="baseline answers timed")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/serving.json")
+    args = parser.parse_args()
+
+    baseline_s, new_tokens = baseline_seconds(args.model, args.max_new_tokens, args.repeats)
+    server, host = start_serve(args.model, args.screener, "psyllm-serving-bench-")
+    try:
+        levels = [
+            measure_clients(host, clients, args.max_new_tokens, args.warmup_seconds, args.seconds)
+            for clients in args.clients
+        ]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    most, single = levels[-1], levels[0]
     result = {
-        "model": str(options.model),
-        "requests": options.requests,
-        "max_new_tokens": options.max_new_tokens,
-        "one_at_a_time_s": round(baseline, 3),
-        f"batched_{options.batch_size}_s": round(batched, 3),
-        "speedup": round(baseline / batched, 2),
-        "answers_per_s": {
-            "one_at_a_time": round(options.requests / baseline, 2),
-            "batched": round(options.requests / batched, 2),
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "model": str(args.model),
+        "question": QUESTION,
+        "max_new_tokens": args.max_new_tokens,
+        "new_tokens_per_answer": new_tokens,
+        "baseline": {
+            "what": "plain generate, one request at a time",
+            "seconds_per_answer": round(baseline_s, 5),
+            "requests_per_s": round(1 / baseline_s, 3),
         },
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
+        "levels": levels,
+        "serving_speedup": round(most["requests_per_s"] * baseline_s, 2),
+        "p95_over_single_client": round(most["p95_ms"] / single["p95_ms"], 2),
     }
-    out = ROOT / "bench/results/serving.json"
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"baseline: plain generate, {baseline_s:.2f} s per answer ({1 / baseline_s:.2f} requests/s)")
+    print("| clients | requests/s | p50 ms | p95 ms | failures |\n|---|---|---|---|---|")
+    for level in levels:
+        print(f"| {level['clients']} | {level['requests_per_s']} | {level['p50_ms']} | {level['p95_ms']} "
+              f"| {level['failures']} |")  # fmt: skip
+    print(f"serving_speedup at {most['clients']} clients: {result['serving_speedup']}×; "
+          f"p95 {result['p95_over_single_client']}× the single client's; written to {args.out}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -121,6 +121,30 @@ def worker_rss(server: subprocess.Popen) -> int:
     return sum(child.memory_info().rss for child in psutil.Process(server.pid).children(recursive=True))
 
 
+def start_serve(model: Path, screener: Path, prefix: str) -> tuple[subprocess.Popen, str]:
+    """`psyllm serve` on a free loopback port with its own store and BentoML home; returns it once ready."""
+    folder, port = Path(tempfile.mkdtemp(prefix=prefix)), free_port()
+    env = {**os.environ, "PSYLLM_SCREENER_DIR": str(screener.resolve()), "BENTOML_DO_NOT_TRACK": "true",
+           "PSYLLM_STORE_URL": f"sqlite:///{folder / 'store.sqlite'}",
+           "BENTOML_HOME": str(folder / "bentoml")}  # fmt: skip
+    command = [str(Path(sys.executable).parent / "psyllm"), "serve", "--model", str(model.resolve()),
+               "--port", str(port)]  # fmt: skip
+    with (folder / "serve.log").open("w") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # fmt: skip
+    host = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{host}/readyz", timeout=2).status_code == 200:
+                return server, host
+        except httpx.TransportError:
+            pass
+        gevent.sleep(1)
+    os.killpg(server.pid, signal.SIGTERM)
+    raise SystemExit(f"psyllm serve was not ready within 240 s; see {folder / 'serve.log'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True)
@@ -130,28 +154,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=8)
     args = parser.parse_args()
 
-    folder, port = Path(tempfile.mkdtemp(prefix="psyllm-soak-")), free_port()
-    env = {**os.environ, "PSYLLM_SCREENER_DIR": str(args.screener.resolve()), "BENTOML_DO_NOT_TRACK": "true",
-           "PSYLLM_STORE_URL": f"sqlite:///{folder / 'store.sqlite'}",
-           "BENTOML_HOME": str(folder / "bentoml")}  # fmt: skip
-    command = [str(Path(sys.executable).parent / "psyllm"), "serve", "--model", str(args.model.resolve()),
-               "--port", str(port)]  # fmt: skip
-    with (folder / "serve.log").open("w") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)  # fmt: skip
+    server, host = start_serve(args.model, args.screener, "psyllm-soak-")
     try:
-        host = f"http://127.0.0.1:{port}"
         environment, timings = Environment(user_classes=[Person], events=events, host=host), Timings()
         environment.events.request.add_listener(timings.record)
         probe = environment.create_local_runner()
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{host}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            gevent.sleep(1)
         probe.start(user_count=args.users, spawn_rate=args.users)
         gevent.sleep(args.warmup_minutes * 60)
         environment.stats.reset_all()
