@@ -1,6 +1,7 @@
 """Fixtures shared across test layers: the project root, ../shared data, free ports."""
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -20,9 +21,22 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port free now, below the kernel's ephemeral range (32768 and up on Linux).
+
+    A test often picks a port long before its server binds it (a flow runs other stages before the
+    crawl serves the sample site). An ephemeral port can meanwhile become the source port of any
+    client connection on the machine, and the server then fails with "Address already in use".
+    """
+    chooser = random.Random()
+    for _ in range(200):
+        port = chooser.randint(20_000, 32_000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port between 20000 and 32000")
 
 
 @pytest.fixture
