@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -128,6 +129,19 @@ def copy_project(source: Path, destination: Path) -> Path:
     _link_shared_data(destination)
     shutil.copytree(source, destination, symlinks=True, ignore=shutil.ignore_patterns(".prefect"))
     return destination
+
+
+@contextlib.contextmanager
+def sample_site_turn(smoke_project: Path) -> Iterator[None]:
+    """Hold the smoke project's sample-site port while a flow in a copy of it may crawl.
+
+    Every copy keeps the port the smoke build chose (changing it would change the crawled pages'
+    URLs and rerun every stage), so flows in two copies take turns instead of colliding on it.
+    """
+    from filelock import FileLock
+
+    with FileLock(str(smoke_project.parent / "sample-site.lock")):
+        yield
 
 
 def git_commit_all(project: Path, message: str) -> None:

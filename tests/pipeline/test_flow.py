@@ -15,7 +15,16 @@ from components.lineage import data_hashes, folder_digest
 from components.registry import CHALLENGER, CHAMPION, MODEL_NAME
 from components.run_lock import run_lock
 from tests.conftest import PROJECT_ROOT, SHARED_DATA
-from tests.pipeline.project import BIN, change_profile, clone_project, copy_project, kill_group, run, start
+from tests.pipeline.project import (
+    BIN,
+    change_profile,
+    clone_project,
+    copy_project,
+    kill_group,
+    run,
+    sample_site_turn,
+    start,
+)
 
 
 def client_for(project):
@@ -128,20 +137,21 @@ def test_a_flow_killed_mid_finetune_resumes_from_its_checkpoint_and_the_champion
     )
     shutil.rmtree(project / ".state/checkpoints/finetune")  # the smoke run's own, finished checkpoints
 
-    flow = start(project, str(BIN / "psyllm"), "run")
-    state_file = project / ".state/checkpoints/finetune/pretrained/latest/state.json"
-    deadline = time.monotonic() + 300
-    step_at_kill = 0
-    while time.monotonic() < deadline and step_at_kill < 8:
-        time.sleep(0.2)
-        if state_file.is_file():
-            step_at_kill = json.loads(state_file.read_text())["step"]
-    kill_group(flow)
-    step_at_kill = json.loads(state_file.read_text())["step"]  # the checkpoint the kill left
-    assert 8 <= step_at_kill < 40, "finetune should be killed part-way"
-    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == champion
+    with sample_site_turn(smoke_project):  # this flow crawls on the smoke project's port
+        flow = start(project, str(BIN / "psyllm"), "run")
+        state_file = project / ".state/checkpoints/finetune/pretrained/latest/state.json"
+        deadline = time.monotonic() + 300
+        step_at_kill = 0
+        while time.monotonic() < deadline and step_at_kill < 8:
+            time.sleep(0.2)
+            if state_file.is_file():
+                step_at_kill = json.loads(state_file.read_text())["step"]
+        kill_group(flow)
+        step_at_kill = json.loads(state_file.read_text())["step"]  # the checkpoint the kill left
+        assert 8 <= step_at_kill < 40, "finetune should be killed part-way"
+        assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == champion
 
-    resumed = run(project, str(BIN / "psyllm"), "run")
+        resumed = run(project, str(BIN / "psyllm"), "run")
     output = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, output
     assert "finetune (pretrained): 40 steps on" in output and f"resumed from step {step_at_kill}" in output

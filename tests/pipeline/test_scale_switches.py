@@ -21,7 +21,7 @@ from components.errors import PsyllmError
 from flows import feedback, training
 from flows.deployment import prefect_yaml, with_schedule
 from tests.conftest import PROJECT_ROOT
-from tests.pipeline.project import BIN, copy_project, git_commit_all, kill_group, run, start
+from tests.pipeline.project import BIN, copy_project, git_commit_all, kill_group, run, sample_site_turn, start
 from tests.pipeline.servers import mlflow_server, prefect_server
 
 ARTIFACT_KEYS = {"crawl-report", "evaluation-report", "model-metrics", "promotion-decision", "stage-timings"}
@@ -74,7 +74,8 @@ def team_rerun(tmp_path_factory, smoke_project):
     assert added.returncode == 0, added.stderr
     versions_before = _versions(project)
     with prefect_server(folder / "prefect") as api:
-        completed = run(project, str(BIN / "psyllm"), "run", PREFECT_API_URL=api)
+        with sample_site_turn(smoke_project):
+            completed = run(project, str(BIN / "psyllm"), "run", PREFECT_API_URL=api)
         assert completed.returncode == 0, completed.stdout + completed.stderr
         yield TeamRerun(project, api, remote, versions_before, completed.stdout + completed.stderr)
 
