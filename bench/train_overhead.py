@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from components.config import Paths, Profile, TrainingConfig, load_params
 from components.modelling import finetune, pretrain
@@ -34,6 +35,8 @@ from components.modelling.loss import IGNORE_INDEX
 from components.modelling.train_loop import Example, collate, example_indices
 
 ROOT = Path(__file__).resolve().parents[1]
+# The step's examples, built with the tokenizer the raw loop loads with its model.
+ExamplesFor = Callable[[PreTrainedTokenizerBase], list[Example]]
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,10 @@ def steady(history: list[dict[str, float]], warmup: int) -> Throughput:
     return Throughput(int(sum(record["tokens"] for record in timed)), sum(record["train_seconds"] for record in timed))
 
 
-def raw_loop(source: str, examples: list[Example], training: TrainingConfig, steps: int, warmup: int) -> Throughput:
+def raw_loop(source: str, examples_for: ExamplesFor, training: TrainingConfig, steps: int, warmup: int) -> Throughput:
     """The loop a user would write by hand, on the batches the pipeline's loop reads."""
     model, tokenizer = load_model(source)
+    examples = examples_for(tokenizer)
     trainable = apply_adapter(model, training.adapter, "bench")
     trainable.train()
     optimizer = torch.optim.AdamW([p for p in trainable.parameters() if p.requires_grad], lr=training.learning_rate)
@@ -95,13 +99,13 @@ def compare(
     name: str,
     run_step: Callable[[], list[dict[str, float]]],
     source: str,
-    examples: list[Example],
+    examples_for: ExamplesFor,
     training: TrainingConfig,
     steps: int,
     warmup: int,
 ) -> Comparison:
     pipeline = steady(run_step(), warmup)
-    raw = raw_loop(source, examples, training, steps, warmup)
+    raw = raw_loop(source, examples_for, training, steps, warmup)
     return Comparison(
         name,
         round(pipeline.tokens_per_second, 1),
@@ -139,13 +143,12 @@ def measure(profile: Profile, paths: Paths, scratch: Path, steps: int, warmup: i
     )
     use_cpu_threads(profile.model)
     source = step_base(profile.model, paths.cache, paths.corpus, paths.qa)
-    _, tokenizer = load_model(source)
     return [
         compare(
             "pretrain",
             lambda: pretrain.run(profile, paths).training.history,
             source,
-            pretrain.training_blocks(profile.pretrain, paths, tokenizer),
+            lambda tokenizer: pretrain.training_blocks(profile.pretrain, paths, tokenizer),
             profile.pretrain.training,
             steps,
             warmup,
@@ -154,7 +157,7 @@ def measure(profile: Profile, paths: Paths, scratch: Path, steps: int, warmup: i
             "finetune",
             lambda: finetune.run(profile, paths)["base"].training.history,
             source,
-            finetune.encoded_split(paths.qa, "train", tokenizer, profile.finetune),
+            lambda tokenizer: finetune.encoded_split(paths.qa, "train", tokenizer, profile.finetune),
             profile.finetune.training,
             steps,
             warmup,

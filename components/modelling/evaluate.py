@@ -27,6 +27,7 @@ from components.errors import PsyllmError
 from components.jsonl import read_jsonl, write_atomic, write_json, write_jsonl
 from components.metrics import distinct_n
 from components.modelling.base_model import load_model, step_base, use_cpu_threads
+from components.modelling.finetune import prompt_template
 from components.modelling.prompt import TEMPLATE_FILE, PromptTemplate
 from components.modelling.scoring import Questions, QuestionScore, compare, score_questions, summarize
 from components.modelling.stored_generation import load_generation
@@ -113,7 +114,7 @@ def _check_stored_generation(folder: Path, generation: GenerationConfig) -> None
 def _template(variant: str, source: str, finetune: FinetuneConfig) -> PromptTemplate:
     """The base model is asked as the fine-tuned ones are: the variants differ only in their weights."""
     if variant == "base":
-        return PromptTemplate(max_description_tokens=finetune.max_description_tokens)
+        return prompt_template(finetune)
     return PromptTemplate.load(Path(source))
 
 

@@ -32,6 +32,11 @@ from components.modelling.trained import (
 from components.qa_data import load_qa
 
 
+def prompt_template(config: FinetuneConfig) -> PromptTemplate:
+    """The template the step trains with; it is saved beside the model, so serving prompts alike."""
+    return PromptTemplate(max_description_tokens=config.max_description_tokens)
+
+
 def encoded_split(
     qa_dir: Path, split: str, tokenizer: PreTrainedTokenizerBase, config: FinetuneConfig
 ) -> list[Example]:
@@ -39,7 +44,7 @@ def encoded_split(
     encoded = qa_examples(
         load_qa(qa_dir / f"{split}.jsonl"),
         tokenizer,
-        PromptTemplate(max_description_tokens=config.max_description_tokens),
+        prompt_template(config),
         config.training.block_size,
         config.min_answer_tokens,
     )
@@ -85,7 +90,7 @@ def run_one(
     )
     if placement().writes:
         save_model(merged(trainable), tokenizer, out)
-        PromptTemplate(max_description_tokens=config.max_description_tokens).save(out)
+        prompt_template(config).save(out)
         save_generation(generation, out)
         write_training_record(out, source, result, len(train_examples))
     return StepResult(folder=out, base=source, training=result, examples=len(train_examples))

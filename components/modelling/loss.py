@@ -19,11 +19,13 @@ from torch.nn import functional
 IGNORE_INDEX = -100
 
 
-def _chunk_logits(hidden: torch.Tensor, head: nn.Linear, softcap: float | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """fp32 logits of one chunk (soft-capped as the model does) and tanh of the cap, for its derivative."""
+def _chunk_logits(
+    hidden: torch.Tensor, head: nn.Linear, softcap: float | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """fp32 logits of one chunk (soft-capped as the model does) and, when capped, the tanh for its derivative."""
     logits = functional.linear(hidden.to(head.weight.dtype), head.weight, head.bias).float()
     if not softcap:
-        return logits, logits.new_zeros(())
+        return logits, None
     squashed = torch.tanh(logits / softcap)
     return squashed * softcap, squashed
 
@@ -59,7 +61,7 @@ class _ChunkedHeadNLL(torch.autograd.Function):
             total += (log_normaliser - logits.gather(1, wanted[:, None]).squeeze(1)).sum()
             grad_logits = logits.sub_(log_normaliser[:, None]).exp_()  # softmax, in the logits' memory
             grad_logits[torch.arange(wanted.numel(), device=wanted.device), wanted] -= 1
-            if softcap:
+            if squashed is not None:
                 grad_logits *= 1 - squashed.square_()
             grad_hidden[piece] = (grad_logits.to(weight.dtype) @ weight).to(hidden.dtype)
             if grad_weight is not None:

@@ -125,3 +125,22 @@ class FixtureSite:
         handler.send_header("Location", location)
         handler.send_header("Content-Length", "0")
         handler.end_headers()
+
+
+class ArticleHost(FixtureSite):
+    """A plain host (its own loopback port): an index linking `pages` articles, each with its own text."""
+
+    def __init__(self, name: str, pages: int) -> None:
+        super().__init__()
+        links = tuple(f"/{name}-{page}" for page in range(pages))
+        self.routes = {"/": article(f"Host {name}", PARAGRAPH, links)}
+        self.routes |= {link: article(f"Article {link}", f"{link} {PARAGRAPH}", ("/",)) for link in links}
+
+    def respond(self, handler: BaseHTTPRequestHandler, hit: int) -> None:
+        body = self.routes.get(handler.path)
+        if body is None:
+            return self._send(handler, 404, "text/plain", b"not found")
+        return self._send(handler, 200, "text/html; charset=utf-8", body)
+
+    def article_times(self) -> list[float]:
+        return sorted(moment for path, moment, _ in self.requests if path not in ("/", "/robots.txt"))

@@ -1,20 +1,18 @@
 """The crawler against a real loopback server: politeness, scope, failures and resume."""
 
+import contextlib
 import itertools
 import json
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from components import crawl
 from components.config import load_params
 from tests.conftest import PROJECT_ROOT
-from tests.crawl.fixture_site import CRAWL_DELAY_S, PARAGRAPH, FixtureSite, article
+from tests.crawl.fixture_site import CRAWL_DELAY_S, ArticleHost, FixtureSite
 
 USER_AGENT = "psyllm-test-crawler/1.0"
 
@@ -58,15 +56,22 @@ def test_robots_disallowed_folder_is_never_requested(crawled):
     assert report["robots_skips"] == 1
 
 
+def assert_spaced(moments: list[float], delay: float) -> None:
+    """Requests arriving at one host at least `delay` apart.
+
+    Arrival times at the server: a request that arrives late (a busy machine) lengthens its own gap
+    and shortens the next by as much (seen: 0.350 s then 0.261 s), so two consecutive gaps together
+    are what the crawler's spacing guarantees.
+    """
+    gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
+    assert min(first + second for first, second in itertools.pairwise(gaps)) >= 2 * delay * 0.95
+
+
 def test_crawl_delay_spaces_requests_to_one_host(crawled):
     site, _, _ = crawled
     times = sorted(moment for path, moment, _ in site.requests if path != "/robots.txt")
-    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert len(gaps) > 10
-    # Arrival times at the server: a request that arrives late (a busy machine) lengthens its own gap
-    # and shortens the next by as much (seen: 0.350 s then 0.261 s), so two consecutive gaps together
-    # are what the crawler's spacing guarantees.
-    assert min(first + second for first, second in itertools.pairwise(gaps)) >= 2 * CRAWL_DELAY_S * 0.95
+    assert len(times) > 11
+    assert_spaced(times, CRAWL_DELAY_S)
 
 
 def test_identifies_itself_with_the_configured_user_agent(crawled):
@@ -172,36 +177,6 @@ def test_a_different_scope_starts_afresh(tmp_path):
     assert count == 0
 
 
-class ArticleHost:
-    """A host (its own loopback port) whose index links `pages` articles; it records when each is asked for."""
-
-    def __init__(self, name: str, pages: int) -> None:
-        self.requests: list[tuple[str, float]] = []
-        links = tuple(f"/{name}-{page}" for page in range(pages))
-        routes = {"/": article(f"Host {name}", PARAGRAPH, links)}
-        routes |= {link: article(f"Article {link}", f"{link} {PARAGRAPH}", ("/",)) for link in links}
-        host = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                host.requests.append((self.path, time.monotonic()))
-                body = routes.get(self.path)
-                self.send_response(200 if body else 404)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def article_times(self) -> list[float]:
-        return sorted(moment for path, moment in self.requests if path not in ("/", "/robots.txt"))
-
-
 def test_hosts_are_crawled_side_by_side_each_at_its_own_pace(tmp_path):
     """A frontier per host: no worker waits at one host's gate while another host's pages are ready.
 
@@ -209,18 +184,14 @@ def test_hosts_are_crawled_side_by_side_each_at_its_own_pace(tmp_path):
     host's articles were only reached after the first host's were half done.
     """
     delay = 0.15
-    hosts = [ArticleHost(name, pages=8) for name in "abc"]
-    try:
+    with contextlib.ExitStack() as stack:
+        hosts = [stack.enter_context(ArticleHost(name, pages=8)) for name in "abc"]
         seeds = [host.base + "/" for host in hosts]
         crawl.run(crawl_config(hosts[0], seeds=seeds, per_host_delay_s=delay), tmp_path)
-    finally:
-        for host in hosts:
-            host.server.shutdown()
     times = [host.article_times() for host in hosts]
     assert [len(moments) for moments in times] == [8, 8, 8]
-    for moments in times:  # each host's own pace (two gaps together: see the crawl-delay test above)
-        gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
-        assert min(first + second for first, second in itertools.pairwise(gaps)) >= 2 * delay * 0.95
+    for moments in times:
+        assert_spaced(moments, delay)
     assert max(moments[0] for moments in times) < min(moments[len(moments) // 2] for moments in times)
 
 

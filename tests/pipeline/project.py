@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -129,6 +129,19 @@ def copy_project(source: Path, destination: Path) -> Path:
     _link_shared_data(destination)
     shutil.copytree(source, destination, symlinks=True, ignore=shutil.ignore_patterns(".prefect"))
     return destination
+
+
+def wait_for_count(count: Callable[[], int], at_least: int, timeout_s: float) -> int:
+    """Read `count` every 0.2 s until it reaches `at_least` or `timeout_s` passes; returns the last reading.
+
+    For killing a running step part-way: its progress is read from what it writes as it goes.
+    """
+    deadline = time.monotonic() + timeout_s
+    reading = 0
+    while time.monotonic() < deadline and reading < at_least:
+        time.sleep(0.2)
+        reading = count()
+    return reading
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ from tests.pipeline.project import (
     run,
     sample_site_turn,
     start,
+    wait_for_count,
 )
 
 
@@ -140,14 +141,13 @@ def test_a_flow_killed_mid_finetune_resumes_from_its_checkpoint_and_the_champion
     with sample_site_turn(smoke_project):  # this flow crawls on the smoke project's port
         flow = start(project, str(BIN / "psyllm"), "run")
         state_file = project / ".state/checkpoints/finetune/pretrained/latest/state.json"
-        deadline = time.monotonic() + 300
-        step_at_kill = 0
-        while time.monotonic() < deadline and step_at_kill < 8:
-            time.sleep(0.2)
-            if state_file.is_file():
-                step_at_kill = json.loads(state_file.read_text())["step"]
+
+        def checkpointed_step() -> int:
+            return json.loads(state_file.read_text())["step"] if state_file.is_file() else 0
+
+        wait_for_count(checkpointed_step, at_least=8, timeout_s=300)
         kill_group(flow)
-        step_at_kill = json.loads(state_file.read_text())["step"]  # the checkpoint the kill left
+        step_at_kill = checkpointed_step()  # the checkpoint the kill left
         assert 8 <= step_at_kill < 40, "finetune should be killed part-way"
         assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == champion
 

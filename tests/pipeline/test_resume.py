@@ -5,9 +5,8 @@ Kept apart from the smoke project's tests so that a worker waiting for that proj
 
 import json
 import sqlite3
-import time
 
-from tests.pipeline.project import BIN, clone_project, kill_group, run, set_params, start
+from tests.pipeline.project import BIN, clone_project, kill_group, run, set_params, start, wait_for_count
 
 
 def test_killed_crawl_resumes_through_dvc_repro(tmp_path):
@@ -15,13 +14,14 @@ def test_killed_crawl_resumes_through_dvc_repro(tmp_path):
     set_params(project, "smoke", max_pages=30, per_host_delay_s=0.25)
     repro = start(project, str(BIN / "psyllm"), "run", "--profile", "smoke")
     state_file = project / "data/crawl/.state/crawl.sqlite"
-    deadline = time.monotonic() + 120
-    stored_before_kill = 0
-    while time.monotonic() < deadline and stored_before_kill < 5:
-        time.sleep(0.2)
-        if state_file.exists():
-            with sqlite3.connect(state_file) as state:
-                stored_before_kill = state.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
+
+    def stored() -> int:
+        if not state_file.exists():
+            return 0
+        with sqlite3.connect(state_file) as state:
+            return state.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
+
+    stored_before_kill = wait_for_count(stored, at_least=5, timeout_s=120)
     kill_group(repro)
     assert 5 <= stored_before_kill < 30, "the crawl should be killed part-way"
     assert not (project / "data/crawl/pages.jsonl").exists()
