@@ -11,7 +11,7 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,19 +22,18 @@ from pydantic import Field, StrictInt, ValidationError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from components.console.routes import router as console_routes
 from components.errors import PsyllmError
 from components.locations import API_KEY_ENV
 from components.screening.screener import InvalidMessage
-from components.serving.answering import Answerer, check_request, screening_json
-from components.serving.batching import QueueFull
-from components.serving.campaign_store import CampaignStore, UnknownRater
+from components.serving.answering import Answerer, AnswerRequest, check_request, collect, screening_json
+from components.serving.campaign_store import CampaignStore
 from components.serving.lifecycle import drain_on_sigterm, draining, exit_with_parent
-from components.serving.runtime import build_answerer
-from components.serving.store import AlreadyRated, StoreUnavailable, UnknownRequest
+from components.serving.responses import error, page, refusal
+from components.serving.runtime import build_answerer, build_console
 
 ROOT = Path(__file__).resolve().parent
-PAGE = (ROOT / "components" / "serving" / "page.html").read_text(encoding="utf-8")
-RATE_PAGE = (ROOT / "components" / "serving" / "rate.html").read_text(encoding="utf-8")
+PAGES = ROOT / "components" / "serving"
 Score = Annotated[StrictInt, Field(ge=1, le=5)]
 API_ROUTES = {"/answer", "/answer_stream", "/screen", "/feedback"}
 log = logging.getLogger("psyllm.service")
@@ -55,23 +54,6 @@ class _NoInputValues(logging.Filter):
 logging.getLogger("bentoml._internal.server.http_app").addFilter(_NoInputValues())
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def _refusal(error: PsyllmError) -> JSONResponse:
-    """The HTTP answer to a request the service refuses."""
-    if isinstance(error, QueueFull | StoreUnavailable):
-        return _error(503, str(error), {"Retry-After": str(error.retry_after_s)})
-    if isinstance(error, UnknownRater):
-        return _error(403, str(error))
-    if isinstance(error, UnknownRequest):
-        return _error(404, str(error))
-    if isinstance(error, AlreadyRated):
-        return _error(409, str(error))
-    return _error(400, str(error))
-
-
 class RefuseWhileDraining:
     """Once SIGTERM has started the drain, a request that still reaches this worker gets 503 with Retry-After
     (uvicorn has closed the listening socket; this covers requests on connections already open)."""
@@ -81,8 +63,8 @@ class RefuseWhileDraining:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and draining() and scope["path"] not in ("/livez", "/metrics"):
-            refusal = _error(503, "the service is shutting down; retry on another replica", {"Retry-After": "5"})
-            await refusal(scope, receive, send)
+            response = error(503, "the service is shutting down; retry on another replica", {"Retry-After": "5"})
+            await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -98,15 +80,14 @@ class JsonBodiesOnly:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in API_ROUTES:
             content_type = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
             if content_type not in ("", "application/json"):
-                refusal = _error(415, f"send the body as JSON (content-type: application/json), not {content_type!r}")
-                await refusal(scope, receive, send)
+                response = error(415, f"send the body as JSON (content-type: application/json), not {content_type!r}")
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
 web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-# The page's own inline script and style only: an injected <script> would not run even if shown.
-_PAGE_POLICY = "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'"
+web.include_router(console_routes)
 
 
 def _answerer() -> Answerer:
@@ -120,21 +101,21 @@ def _campaigns() -> CampaignStore:
 def _authorised(api_key: str | None) -> JSONResponse | None:
     expected = os.environ.get(API_KEY_ENV)
     if not expected:
-        return _error(401, f"the case queue is off: set {API_KEY_ENV} on the server")
+        return error(401, f"the case queue is off: set {API_KEY_ENV} on the server")
     if api_key is None or not hmac.compare_digest(api_key.encode(), expected.encode()):
-        return _error(401, "missing or wrong X-API-Key header")
+        return error(401, "missing or wrong X-API-Key header")
     return None
 
 
 @web.get("/", response_class=HTMLResponse)
-def page() -> HTMLResponse:
-    return HTMLResponse(PAGE, headers={"Content-Security-Policy": _PAGE_POLICY})
+def ask_page() -> HTMLResponse:
+    return page(PAGES / "page.html")
 
 
 @web.get("/rate", response_class=HTMLResponse)
 def rate_page() -> HTMLResponse:
     """A campaign's rating page; the rater's token travels in the URL fragment, never to the server's log."""
-    return HTMLResponse(RATE_PAGE, headers={"Content-Security-Policy": _PAGE_POLICY})
+    return page(PAGES / "rate.html")
 
 
 async def _rater_request(request: Request) -> tuple[str, dict[str, Any]]:
@@ -154,8 +135,8 @@ async def next_campaign_item(request: Request) -> JSONResponse:
     try:
         token, _ = await _rater_request(request)
         return JSONResponse(await asyncio.to_thread(_campaigns().next_item, token))
-    except PsyllmError as refusal:
-        return _refusal(refusal)
+    except PsyllmError as refused:
+        return refusal(refused)
 
 
 @web.post("/rate/judge")
@@ -169,8 +150,8 @@ async def judge_campaign_item(request: Request) -> JSONResponse:
         scores = {side: body.get(side) for side in ("A", "B")}
         progress = await asyncio.to_thread(_campaigns().judge, token, item_id, scores, body.get("preference"))
         return JSONResponse({"progress": progress})
-    except PsyllmError as refusal:
-        return _refusal(refusal)
+    except PsyllmError as refused:
+        return refusal(refused)
 
 
 ApiKey = Annotated[str | None, Header()]
@@ -182,11 +163,11 @@ def open_cases(status: str | None = None, x_api_key: ApiKey = None) -> JSONRespo
     if refused := _authorised(x_api_key):
         return refused
     if status not in (None, "open", "resolved"):
-        return _error(400, "status: expected open or resolved")
+        return error(400, "status: expected open or resolved")
     try:
         return JSONResponse({"cases": _answerer().store.cases(status)})
-    except PsyllmError as refusal:
-        return _refusal(refusal)
+    except PsyllmError as refused:
+        return refusal(refused)
 
 
 @web.post("/cases/{case_id}/resolve")
@@ -196,8 +177,8 @@ def resolve_case(case_id: int, resolved_by: str = "counsellor", x_api_key: ApiKe
         return refused
     try:
         return JSONResponse(_answerer().store.resolve_case(case_id, resolved_by[:100]))
-    except PsyllmError as refusal:
-        return _refusal(refusal)
+    except PsyllmError as refused:
+        return refusal(refused)
 
 
 @web.get("/ratings")
@@ -207,8 +188,8 @@ def export_ratings(x_api_key: ApiKey = None) -> JSONResponse:
         return refused
     try:
         return JSONResponse({"ratings": _answerer().store.ratings()})
-    except PsyllmError as refusal:
-        return _refusal(refusal)
+    except PsyllmError as refused:
+        return refusal(refused)
 
 
 @bentoml.service(
@@ -226,6 +207,7 @@ class PsyLLM:
         exit_with_parent()  # first: a worker whose server died while the model loads must not linger
         self.answerer = build_answerer(Path.cwd())
         self.campaigns = CampaignStore(self.answerer.store.engine)
+        self.console = build_console(self.answerer, Path.cwd())
         drain_on_sigterm(self.answerer.config.shutdown_timeout_s)
 
     def __is_ready__(self) -> bool:
@@ -234,7 +216,16 @@ class PsyLLM:
 
     @bentoml.on_shutdown
     def close(self) -> None:
+        if self.console is not None:
+            self.console.stop()
         self.answerer.close()
+
+    def _events(self, request: AnswerRequest) -> AsyncIterator[dict[str, Any]]:
+        """The answer's events; with the console on, in a conversation the asker can come back to."""
+        events = self.answerer.events(request)
+        if self.console is None:
+            return events
+        return self.console.asked(events, f"{request.question}\n{request.description}".strip())
 
     @bentoml.api(route="/screen")
     def screen(self, text: str) -> dict[str, Any]:
@@ -242,7 +233,7 @@ class PsyLLM:
         try:
             return screening_json(self.answerer.screener.screen(text))
         except InvalidMessage as bad:
-            return _refusal(bad)
+            return refusal(bad)
 
     @bentoml.api(route="/answer")
     async def answer(self, question: str, description: str = "", max_new_tokens: int | None = None) -> dict[str, Any]:
@@ -251,9 +242,9 @@ class PsyLLM:
             request = check_request(
                 question, description, max_new_tokens, self.answerer.config, self.answerer.generation.max_new_tokens
             )
-            return await self.answerer.answer(request)
-        except PsyllmError as refusal:
-            return _refusal(refusal)
+            return await collect(self._events(request))
+        except PsyllmError as refused:
+            return refusal(refused)
 
     @bentoml.api(route="/answer_stream")
     async def answer_stream(
@@ -265,10 +256,10 @@ class PsyLLM:
             request = check_request(
                 question, description, max_new_tokens, self.answerer.config, self.answerer.generation.max_new_tokens
             )
-            events = self.answerer.events(request)
+            events = self._events(request)
             first = await anext(events)
-        except PsyllmError as refusal:
-            response = _refusal(refusal)
+        except PsyllmError as refused:
+            response = refusal(refused)
             ctx.response.status_code = response.status_code
             ctx.response.metadata["content-type"] = "application/json"
             if "retry-after" in response.headers:
@@ -294,8 +285,8 @@ class PsyLLM:
         scores = {"helpfulness": helpfulness, "fluency": fluency, "relevance": relevance, "logic": logic}
         try:
             rating_id = self.answerer.store.add_rating(request_id, scores, rater_id, comment)
-        except PsyllmError as refusal:
-            return _refusal(refusal)
+        except PsyllmError as refused:
+            return refusal(refused)
         log.info("request %s: rated", request_id)
         return {"rating_id": rating_id, "request_id": request_id}
 

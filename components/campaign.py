@@ -19,7 +19,8 @@ from components.jsonl import read_jsonl
 from components.screening.labelled import LEVELS, Level
 from components.serving.answering import AnswerRequest, InvalidRequest, check_request
 from components.serving.campaign_store import CampaignItem, CampaignStore
-from components.serving.runtime import load_answerer, model_version, serve_config, served_folders, source_folder
+from components.serving.runtime import load_answerer, model_version, served_folders, source_folder
+from components.serving.settings import serve_config
 from components.serving.store import Store
 
 log = logging.getLogger(__name__)

@@ -336,6 +336,8 @@ class ServeConfig(StrictModel):
     max_description_chars: Positive
     max_new_tokens: Positive  # the most a request may ask for; the model's `generation.max_new_tokens` is the default
     batching: BatchingConfig
+    # How long the console keeps what people wrote: older message text is deleted, metadata kept.
+    retention_days: Annotated[float, Field(gt=0)]
     # On SIGTERM, how long requests in flight may take before the worker stops; under BentoML's
     # process manager's 30 s, after which it kills the worker.
     shutdown_timeout_s: Annotated[int, Field(ge=1, le=28)]

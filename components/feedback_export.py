@@ -7,14 +7,17 @@ answers are not), per question and model:
   reads, so a profile trains on them by listing the file in `prepare.qa_sources` (off until then);
 - `review.jsonl`: questions whose best answer averaged below `POOR_MEAN`, for counsellors to write
   a better one.
-A question that screened urgent or elevated is never exported, and every text is PII-scrubbed as
-the corpus is. `manifest.json` counts what was kept and why the rest was not, with a digest of the
-two files; the folder is a DVC-tracked output (`dvc add`), so each export is a version.
+Answers counsellors sent from the console (components/console/conversations.py) are the best pairs
+of all: each becomes a pair, and with the draft it started from a row of `drafts.jsonl` (the draft
+and what a person made of it). A campaign question that screened urgent or elevated, and a
+conversation that screened urgent, is never exported, and every text is PII-scrubbed as the corpus
+is. `manifest.json` counts what was kept and why the rest was not, with a digest of the files; the
+folder is a DVC-tracked output (`dvc add`), so each export is a version.
 """
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -25,7 +28,7 @@ from components.qa_data import qa_pair
 from components.serving.campaign_store import SIDES, CampaignStore
 from components.serving.store import RATING_SCALES
 
-PAIRS_FILE, REVIEW_FILE, MANIFEST_FILE = "pairs.jsonl", "review.jsonl", "manifest.json"
+PAIRS_FILE, REVIEW_FILE, DRAFTS_FILE, MANIFEST_FILE = "pairs.jsonl", "review.jsonl", "drafts.jsonl", "manifest.json"
 MIN_RATERS = 2
 GOOD_MEAN = 4.0
 POOR_MEAN = 3.0
@@ -44,10 +47,24 @@ def _means(judgements: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dic
     }
 
 
-def write_feedback(campaigns: CampaignStore, folder: Path) -> dict[str, Any]:
-    """Write pairs, the review list and the manifest into `folder`; returns the manifest."""
-    pairs, review = [], []
-    counts = {"screened_out": 0, "too_few_raters": 0, "below_bar": 0, "empty_answer": 0}
+def write_feedback(
+    campaigns: CampaignStore, folder: Path, counsellor_answers: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """Write pairs, the review list, the counsellors' drafts and the manifest into `folder`; returns the manifest."""
+    pairs, review, drafts = [], [], []
+    counts = {"screened_out": 0, "too_few_raters": 0, "below_bar": 0, "empty_answer": 0, "urgent_conversation": 0}
+    for sent in counsellor_answers:
+        if sent["level"] == "urgent":
+            counts["urgent_conversation"] += 1
+            continue
+        pair = scrub_pair(
+            qa_pair(f"conversation:{sent['message_id']}", sent["question"], "", sent["answer"], "counsellor")
+        )
+        pairs.append(pair.as_record())
+        if sent["draft"]:
+            draft = scrub_pii(sent["draft"])
+            drafts.append({"question_id": pair.question_id, "question": pair.question, "draft": draft,
+                           "draft_source": sent["draft_source"], "answer": pair.answer})  # fmt: skip
     for name in campaigns.names():
         campaign = campaigns.campaign(name)
         means = _means(campaign["judgements"])
@@ -78,12 +95,14 @@ def write_feedback(campaigns: CampaignStore, folder: Path) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     write_jsonl(folder / PAIRS_FILE, pairs)
     write_jsonl(folder / REVIEW_FILE, review)
+    write_jsonl(folder / DRAFTS_FILE, drafts)
     digest = hashlib.sha256()
-    for name in (PAIRS_FILE, REVIEW_FILE):
+    for name in (PAIRS_FILE, REVIEW_FILE, DRAFTS_FILE):
         digest.update((folder / name).read_bytes())
     manifest = {
         "pairs": len(pairs),
         "review": len(review),
+        "counsellor_answers": len(counsellor_answers) - counts["urgent_conversation"],
         "not_exported": counts,
         "rules": {"min_raters": MIN_RATERS, "good_mean_every_scale": GOOD_MEAN, "review_below_best_mean": POOR_MEAN},
         "campaigns": campaigns.names(),

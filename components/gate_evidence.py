@@ -26,7 +26,7 @@ from components.modelling.scoring import Questions, QuestionScore, compare
 from components.promotion import Evidence, HumanEvidence
 from components.results import BenchmarkResults, read_model_evaluation
 from components.serving.campaign_store import CampaignStore
-from components.serving.runtime import service_store
+from components.serving.settings import service_store
 from components.tracking import MODEL_ARTIFACT
 
 CHAMPION_SCORES = "champion_scores"  # in paths.cache

@@ -24,6 +24,7 @@ STORE_TEXT_ENV = "PSYLLM_STORE_TEXT"
 REGION_ENV = "PSYLLM_REGION"
 SCREENER_DIR_ENV = "PSYLLM_SCREENER_DIR"
 API_KEY_ENV = "PSYLLM_API_KEY"  # the case queue's key: only ever from the environment, never a file
+CONSOLE_KEY_ENV = "PSYLLM_CONSOLE_KEY"  # encrypts stored message text, signs console sessions: environment only
 # Tracking and orchestration.
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # an MLflow server instead of MLFLOW_LOCAL_STORE
 EXPERIMENT_ENV = "PSYLLM_EXPERIMENT"  # the MLflow experiment (default: psyllm)

@@ -321,7 +321,8 @@ def serve(
 ) -> None:
     """Serve answers, screening, ratings, the case queue and the web page (BentoML; default: the champion)."""
     from components.locations import MODEL_ENV
-    from components.serving.runtime import model_version, serve_config, served_folders, source_folder
+    from components.serving.runtime import model_version, served_folders, source_folder
+    from components.serving.settings import serve_config
 
     # Resolved here, so a missing champion or screener is one clear line rather than a server log.
     folder = source_folder(model or serve_config(Path.cwd()).model, Path.cwd())
@@ -341,7 +342,7 @@ StoreUrl = Annotated[
 
 
 def _store(url: str | None) -> "Store":
-    from components.serving.runtime import service_store
+    from components.serving.settings import service_store
 
     return service_store(Path.cwd(), url)
 
@@ -374,12 +375,23 @@ def export_feedback(
     from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
 
+    from components.console.conversations import Conversations
+    from components.console.keys import ConsoleKeys
     from components.feedback_export import PAIRS_FILE, write_feedback
+    from components.locations import CONSOLE_KEY_ENV
     from components.serving.campaign_store import CampaignStore
 
     folder = out or load_params().paths.feedback
-    manifest = write_feedback(CampaignStore(_store(store).engine), folder)
-    typer.echo(f"export-feedback: {manifest['pairs']} pairs, {manifest['review']} questions for review in {folder}/")
+    engine = _store(store).engine
+    keys = ConsoleKeys.from_environment()
+    sent = Conversations(engine, keys).sent_answers() if keys else []
+    if keys is None:
+        typer.echo(f"export-feedback: counsellors' answers not exported: set {CONSOLE_KEY_ENV} to read them")
+    manifest = write_feedback(CampaignStore(engine), folder, sent)
+    typer.echo(
+        f"export-feedback: {manifest['pairs']} pairs ({manifest['counsellor_answers']} from counsellors), "
+        f"{manifest['review']} questions for review in {folder}/"
+    )
     typer.echo(f"export-feedback: not exported: {manifest['not_exported']}")
     try:
         Repo(".").add(str(folder))
@@ -428,13 +440,76 @@ def campaign_status(name: Annotated[str, typer.Argument(help="The campaign.")], 
         typer.echo(f"{rater}: {progress['done']}/{progress['total']}")
 
 
+counsellor_app = typer.Typer(help="Counsellors' accounts for the console (/console).")
+app.add_typer(counsellor_app, name="counsellor")
+
+
+@counsellor_app.command("add")
+def counsellor_add(
+    name: Annotated[str, typer.Argument(help="The counsellor's name (letters, digits, '.', '_', '-').")],
+    admin: Annotated[bool, typer.Option(help="May also read the audit trail.")] = False,
+    store: StoreUrl = None,
+) -> None:
+    """Create a counsellor and print their sign-in token, once (only its hash is stored)."""
+    from components.console.accounts import Accounts
+    from components.console.keys import ConsoleKeys, ConsoleOff
+    from components.console.migrate import migrate
+
+    keys = ConsoleKeys.from_environment()
+    if keys is None:
+        raise ConsoleOff()
+    engine = _store(store).engine
+    migrate(engine)
+    token = Accounts(engine, keys).add(name, "admin" if admin else "counsellor")
+    typer.echo(f"counsellor {name}: sign in at /console with this token (shown once, keep it secret):\n  {token}")
+
+
+conversations_app = typer.Typer(help="The console's conversations: its key, schema and retention.")
+app.add_typer(conversations_app, name="conversations")
+
+
+@conversations_app.command("key")
+def conversations_key() -> None:
+    """Print a new console key: set it as PSYLLM_CONSOLE_KEY wherever the service runs, and keep it safe."""
+    from components.console.keys import new_key
+    from components.locations import CONSOLE_KEY_ENV
+
+    typer.echo(f"{CONSOLE_KEY_ENV}={new_key()}")
+
+
+@conversations_app.command("migrate")
+def conversations_migrate(store: StoreUrl = None) -> None:
+    """Bring the store's console tables to the newest schema (the service also does this when it starts)."""
+    from components.console.migrate import migrate
+
+    typer.echo(f"conversations: the store is at schema revision {migrate(_store(store).engine)}")
+
+
+@conversations_app.command("purge")
+def conversations_purge(
+    older_than: Annotated[
+        float | None, typer.Option("--older-than", min=0, help="Days (default: serve.retention_days).")
+    ] = None,
+    store: StoreUrl = None,
+) -> None:
+    """Delete the text of messages older than the retention period; who answered what, and when, stays."""
+    from components.console.conversations import purge_text
+    from components.console.migrate import migrate
+    from components.serving.settings import serve_config
+
+    days = older_than if older_than is not None else serve_config(Path.cwd()).retention_days
+    engine = _store(store).engine
+    migrate(engine)
+    typer.echo(f"conversations: emptied the text of {purge_text(engine, days)} messages older than {days:g} days")
+
+
 @app.command()
 def package(
     model: ModelSource = None,
 ) -> None:
     """Build a Bento that carries the champion (or --model) and the screener; it serves with no tracking server."""
     from components.serving.bento import package as build
-    from components.serving.runtime import serve_config
+    from components.serving.settings import serve_config
 
     tag = build(Path.cwd(), model or serve_config(Path.cwd()).model)
     typer.echo(f"package: built Bento {tag}; serve it with `bentoml serve {tag}`")

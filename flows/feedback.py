@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from components import registry
 from components.rating_report import covered_versions, write_report
 from components.serving.campaign_store import CampaignStore
-from components.serving.runtime import service_store
+from components.serving.settings import service_store
 from flows.environment import hide_console_tracebacks
 
 FLOW_NAME = "feedback-report"

@@ -100,6 +100,29 @@ def screening_json(screening: Screening) -> dict[str, Any]:
     }
 
 
+def shown_text(events: list[dict[str, Any]]) -> str:
+    """What the person was shown: crisis help, the model's text, a withheld-answer notice, each a paragraph."""
+
+    def text_of(kind: str) -> str:
+        return "".join(event["text"] for event in events if event["type"] == kind).strip()
+
+    return "\n\n".join(block for block in (text_of("crisis"), text_of("text"), text_of("withheld")) if block)
+
+
+async def collect(answer_events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+    """An answer's events as one object (with the conversation's link token when the console opened one)."""
+    events = [event async for event in answer_events]
+    first = events[0]
+    whole = {
+        "answer": shown_text(events),
+        "screening": first["screening"],
+        "model_version": first["model_version"],
+        "request_id": first["request_id"],
+        "withheld": any(event["type"] == "withheld" for event in events),
+    }
+    return whole | ({"conversation": first["conversation"]} if "conversation" in first else {})
+
+
 class Answerer:
     """The model, screener and store behind every answer: the service's endpoints and the registered model.
 
@@ -148,23 +171,8 @@ class Answerer:
             return runner.submit(asyncio.run, answer_each()).result()
 
     async def answer(self, request: AnswerRequest) -> dict[str, Any]:
-        """The whole answer at once: `{answer, screening, model_version, request_id, withheld}`.
-
-        Crisis help comes first, then the model's text, then a withheld-answer notice, each a paragraph.
-        """
-        events = [event async for event in self.events(request)]
-
-        def text_of(kind: str) -> str:
-            return "".join(event["text"] for event in events if event["type"] == kind).strip()
-
-        blocks = (text_of("crisis"), text_of("text"), text_of("withheld"))
-        return {
-            "answer": "\n\n".join(block for block in blocks if block),
-            "screening": events[0]["screening"],
-            "model_version": events[0]["model_version"],
-            "request_id": events[0]["request_id"],
-            "withheld": any(event["type"] == "withheld" for event in events),
-        }
+        """The whole answer at once: `{answer, screening, model_version, request_id, withheld}`."""
+        return await collect(self.events(request))
 
     async def events(self, request: AnswerRequest) -> AsyncIterator[dict[str, Any]]:
         """The answer as events: screening, then crisis (if any), text pieces, and done or withheld."""

@@ -1,7 +1,8 @@
 """`psyllm package`: the champion (or any model), its screener and the service, built into a Bento.
 
 The model and screener (a registered version's own, else the project's) are copied into
-`build/bento/model` and `build/bento/screener`, the layout of an exported version, which
+`build/bento/model` and `build/bento/screener` (with the prepared corpus, which the console's
+retrieval reads), the layout of an exported version, which
 bentofile.yaml includes and where the service looks first, so the built Bento serves with no
 tracking server and no project around it. The folder is removed once the Bento is built, so
 the project itself keeps serving what `serve.model` names. The build is offline
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import bentoml
 
+from components.config import CORPUS_FILE
 from components.locations import BENTO_BUILD_DIR
 from components.registry import VERSION_FILE
-from components.serving.runtime import model_version, served_folders, source_folder
+from components.serving.runtime import articles_file, model_version, served_folders, source_folder
 from components.tracking import MODEL_ARTIFACT, SCREENER_ARTIFACT
 
 
@@ -29,6 +31,8 @@ def package(root: Path, source: str) -> str:
         shutil.copytree(model, baked / MODEL_ARTIFACT)
         (baked / MODEL_ARTIFACT / VERSION_FILE).write_text(version, encoding="utf-8")
         shutil.copytree(screener, baked / SCREENER_ARTIFACT)
+        if (articles := articles_file(root)).is_file():
+            shutil.copy(articles, baked / CORPUS_FILE)
         bento = bentoml.bentos.build_bentofile(
             str(root / "bentofile.yaml"), build_ctx=str(root), labels={"psyllm.model_version": version}
         )

@@ -13,46 +13,27 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from components import registry
-from components.config import ServeConfig, load_params
+from components.config import CORPUS_FILE, ServeConfig, load_params
+from components.console.accounts import Accounts
+from components.console.console import Console
+from components.console.conversations import Conversations
+from components.console.keys import ConsoleKeys
+from components.console.metrics import ConsoleMetrics
+from components.console.retrieval import ArticleIndex
 from components.errors import PsyllmError
 from components.locations import (
     BENTO_BUILD_DIR,
-    MODEL_ENV,
     PARAMS_FILE,
-    REGION_ENV,
     SCREENER_DIR_ENV,
-    STORE_TEXT_ENV,
-    STORE_URL_ENV,
 )
 from components.modelling.base_model import load_model
 from components.modelling.prompt import PromptTemplate
 from components.modelling.stored_generation import load_generation
 from components.screening.screener import MANIFEST_FILE, Screener
 from components.serving.answering import Answerer
+from components.serving.settings import serve_config
 from components.serving.store import Store, resolve_store_url
 from components.tracking import MODEL_ARTIFACT, SCREENER_ARTIFACT
-
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
-
-
-def serve_config(root: Path, environ: Mapping[str, str] = os.environ) -> ServeConfig:
-    """`serve:` from params.yaml with the environment's overrides applied (and checked)."""
-    config = load_params(root / PARAMS_FILE).serve
-    update: dict[str, object] = {}
-    if MODEL_ENV in environ:
-        update["model"] = environ[MODEL_ENV]
-    elif (root / BENTO_BUILD_DIR).is_dir():
-        update["model"] = str(BENTO_BUILD_DIR)
-    if STORE_URL_ENV in environ:
-        update["store_url"] = environ[STORE_URL_ENV]
-    if REGION_ENV in environ:
-        update["region"] = environ[REGION_ENV] or None
-    if STORE_TEXT_ENV in environ:
-        flag = environ[STORE_TEXT_ENV].strip().lower()
-        if flag not in _TRUE | _FALSE:
-            raise PsyllmError(f"{STORE_TEXT_ENV}: expected true or false, got {environ[STORE_TEXT_ENV]!r}")
-        update["store_text"] = flag in _TRUE
-    return config.model_copy(update=update)
 
 
 def source_folder(source: str, root: Path) -> Path:
@@ -97,10 +78,24 @@ def load_answerer(model: Path, screener: Path, config: ServeConfig, store: Store
     )
 
 
-def service_store(root: Path, url: str | None = None) -> Store:
-    """The service's store (or the one at `url`) for reading ratings and campaigns outside the service:
-    the CLI's reports and the gate. Text storage is off, so nothing written here keeps what a person wrote."""
-    return Store(resolve_store_url(url or serve_config(root).store_url, root), store_text=False)
+def articles_file(root: Path) -> Path:
+    """The crawled corpus the console retrieves from: a Bento's own copy, else the project's prepared corpus."""
+    baked = root / BENTO_BUILD_DIR / CORPUS_FILE
+    return baked if baked.is_file() else root / load_params(root / PARAMS_FILE).paths.prepared / CORPUS_FILE
+
+
+def build_console(answerer: Answerer, root: Path, environ: Mapping[str, str] = os.environ) -> Console | None:
+    """The counsellor console over the answerer's store, or None when no console key is set."""
+    keys = ConsoleKeys.from_environment(environ)
+    if keys is None or answerer.store is None:
+        return None
+    engine = answerer.store.engine
+    console = Console(
+        answerer, Conversations(engine, keys), Accounts(engine, keys), ArticleIndex.from_corpus(articles_file(root)),
+        ConsoleMetrics(), answerer.config.retention_days,
+    )  # fmt: skip
+    console.start()
+    return console
 
 
 def build_answerer(root: Path, environ: Mapping[str, str] = os.environ) -> Answerer:

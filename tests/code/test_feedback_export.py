@@ -54,7 +54,9 @@ def store_url(tmp_path):
 def test_only_well_rated_answers_to_unflagged_questions_become_pairs(store_url, tmp_path):
     manifest = write_feedback(CampaignStore(Store(store_url, store_text=False).engine), tmp_path / "feedback")
     assert manifest["pairs"] == 1 and manifest["review"] == 1
-    assert manifest["not_exported"] == {"screened_out": 1, "too_few_raters": 2, "below_bar": 3, "empty_answer": 0}
+    assert manifest["not_exported"] == {
+        "screened_out": 1, "too_few_raters": 2, "below_bar": 3, "empty_answer": 0, "urgent_conversation": 0,
+    }  # fmt: skip
     pairs = load_qa(tmp_path / "feedback/pairs.jsonl")  # what prepare reads when a profile lists the file
     assert [(pair.question_id, pair.answer) for pair in pairs] == [("pilot:good", "first: rest well")]
     assert "ana@example.com" not in pairs[0].question and "[EMAIL]" in pairs[0].question
@@ -78,5 +80,6 @@ def test_the_cli_exports_into_a_dvc_tracked_folder(store_url, tmp_path):
     project = clone_project(tmp_path / "project")
     exported = run(project, str(BIN / "psyllm"), "export-feedback", "--store", store_url)
     assert exported.returncode == 0, exported.stdout + exported.stderr
-    assert "export-feedback: 1 pairs, 1 questions for review in data/feedback/" in exported.stdout
+    assert "export-feedback: 1 pairs (0 from counsellors), 1 questions for review in data/feedback/" in exported.stdout
+    assert "counsellors' answers not exported: set PSYLLM_CONSOLE_KEY" in exported.stdout
     assert (project / "data/feedback.dvc").is_file() and "/feedback" in (project / "data/.gitignore").read_text()

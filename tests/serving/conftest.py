@@ -2,13 +2,14 @@
 with `bentoml serve` on loopback, with no tracking server reachable."""
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import free_port
 from tests.pipeline.project import BIN, clone_project, run
-from tests.serving.servers import API_KEY, running
+from tests.serving.servers import API_KEY, CONSOLE_KEY, postgres_server, running
 
 
 class Bento:
@@ -28,9 +29,12 @@ class Served:
 
 @pytest.fixture(scope="session")
 def bento(smoke_project, tmp_path_factory):
-    """`psyllm package --model models:/psyllm@challenger` in a fresh clone, reading the smoke run's registry."""
+    """`psyllm package --model models:/psyllm@challenger` in a fresh clone, reading the smoke run's registry
+    (and carrying its prepared corpus, for the console's supporting material)."""
     folder = tmp_path_factory.mktemp("bento")
     project = clone_project(folder / "project")
+    (project / "data/prepared").mkdir(parents=True, exist_ok=True)
+    shutil.copy(smoke_project / "data/prepared/corpus.jsonl", project / "data/prepared/corpus.jsonl")
     packaged = run(
         project,
         str(BIN / "psyllm"), "package", "--model", "models:/psyllm@challenger",
@@ -52,8 +56,38 @@ def served(bento, tmp_path_factory):
         "BENTOML_HOME": str(bento.home),
         "PSYLLM_STORE_URL": store_url,
         "PSYLLM_API_KEY": API_KEY,
+        "PSYLLM_CONSOLE_KEY": CONSOLE_KEY,
         "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",  # nothing listens there: the Bento must not need it
     }
     command = [str(BIN / "bentoml"), "serve", bento.tag, "--port", str(port)]
     with running(folder, command, env, port, folder / "service.log") as server:
         yield Served(server.url, store_url, folder / "service.log")
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL per test module (some stop it on purpose)."""
+    with postgres_server() as server:
+        if server is None:
+            pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+        yield server.url
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, driven by Playwright (no browser download)."""
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()

@@ -13,6 +13,7 @@ from tests.pipeline.project import environment, kill_group
 from tests.pipeline.servers import wait_until_healthy
 
 API_KEY = "counsellor-test-key"
+CONSOLE_KEY = "sXJ0B0q7m8H1b6mSx6z3mUZlQ8gq0a2Wm3kZ1nYQv1k="  # the console's key in these tests only
 
 
 def service_environment(smoke_project: Path, store_url: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from components.qa_data import load_qa
 from components.serving.campaign_store import CampaignStore
 from components.serving.store import Store
 from tests.pipeline.project import BIN, clone_project, run
-from tests.serving.test_page import CHROMIUM, FLAGS
+from tests.serving.conftest import CHROMIUM, FLAGS
 
 QUESTIONS = [
     {"id": "sleep", "question": "How can I sleep better before exams?"},

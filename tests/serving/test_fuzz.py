@@ -19,10 +19,14 @@ FIELDS = {
     "/answer_stream": ["question", "description", "max_new_tokens"],
     "/screen": ["text"],
     "/feedback": ["request_id", "helpfulness", "fluency", "relevance", "logic", "comment", "rater_id"],
+    "/conversation": ["token"],
+    "/conversation/message": ["token", "text"],
+    "/console/sign-in": ["token"],
 }
 # Plausible values for the fields, mixed with anything at all, so the campaign also reaches past validation.
 PLAUSIBLE = {
     "question": st.text(min_size=1, max_size=200),
+    "token": st.text(min_size=1, max_size=120),
     "text": st.text(min_size=1, max_size=200),
     "max_new_tokens": st.integers(min_value=-5, max_value=40),
     "helpfulness": st.integers(min_value=0, max_value=6),

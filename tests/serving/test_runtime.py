@@ -3,7 +3,8 @@
 import pytest
 
 from components.errors import PsyllmError
-from components.serving.runtime import screener_folder, serve_config, served_folders, source_folder
+from components.serving.runtime import screener_folder, served_folders, source_folder
+from components.serving.settings import serve_config
 from tests.conftest import PROJECT_ROOT
 
 

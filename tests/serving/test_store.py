@@ -10,17 +10,8 @@ import pytest
 from components.errors import PsyllmError
 from components.serving.store import AlreadyRated, IssuedAnswer, Store, UnknownRequest, resolve_store_url
 from tests.conftest import PROJECT_ROOT
-from tests.serving.servers import postgres_server
 
 SCORES = {"helpfulness": 4, "fluency": 5, "relevance": 3, "logic": 4}
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    with postgres_server() as server:
-        if server is None:
-            pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
-        yield server.url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

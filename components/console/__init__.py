@@ -1,0 +1,1 @@
+"""The counsellors' console: conversations, accounts, supporting material."""

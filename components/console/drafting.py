@@ -1,0 +1,41 @@
+"""What the console puts beside a conversation: a draft reply for the counsellor to edit, and articles.
+
+The draft for a conversation that screened urgent is the fixed, human-written crisis reply, never
+model text, as everywhere an urgent message is answered; otherwise it is the served model's answer
+to the asker's messages so far, dropped if the output check says it encourages harm. Articles are
+the crawled corpus's best BM25 matches (components/console/retrieval.py), with their URLs.
+"""
+
+from dataclasses import asdict
+from typing import Any
+
+from components.console.retrieval import ArticleIndex
+from components.modelling.generate import prompt_limit
+from components.modelling.prompt import encode_prompt
+from components.screening import Screening, crisis_reply
+from components.screening.output import encourages_harm
+from components.serving.answering import Answerer
+
+ARTICLES_SHOWN = 5
+
+
+async def draft_reply(answerer: Answerer, conversation: dict[str, Any], articles: ArticleIndex) -> dict[str, Any]:
+    """`{text, source, articles}`: source is model, crisis_reply, withheld or none (nothing to answer)."""
+    asked = [
+        message["text"] for message in conversation["messages"] if message["author"] == "asker" and message["text"]
+    ]
+    if not asked:
+        return {"text": "", "source": "none", "articles": []}
+    found = [asdict(article) for article in articles.search("\n".join(asked), ARTICLES_SHOWN)]
+    language = conversation["language"]
+    if conversation["level"] == "urgent":
+        screening = Screening(True, "urgent", tuple(conversation["categories"]), ())
+        reply = crisis_reply(screening, answerer.config.region, language, case_opened=True)
+        return {"text": reply.text if reply else "", "source": "crisis_reply", "articles": found}
+    new_tokens = min(answerer.generation.max_new_tokens, answerer.config.max_new_tokens)
+    prompt = encode_prompt(answerer.tokenizer, answerer.template, asked[0], "\n".join(asked[1:]), language)
+    pieces = answerer.generator.submit(prompt[-prompt_limit(answerer.model, new_tokens) :], new_tokens)
+    text = "".join([piece async for piece in pieces]).strip()
+    if encourages_harm(text):
+        return {"text": "", "source": "withheld", "articles": found}
+    return {"text": text, "source": "model", "articles": found}

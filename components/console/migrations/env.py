@@ -1,0 +1,7 @@
+"""Alembic's entry point: migrations run on the connection `components.console.migrate` passes in."""
+
+from alembic import context
+
+context.configure(connection=context.config.attributes["connection"])
+with context.begin_transaction():
+    context.run_migrations()
