@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import bentoml
 from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import Field, StrictInt, ValidationError
 from starlette.datastructures import Headers
@@ -88,6 +89,14 @@ class JsonBodiesOnly:
 
 web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 web.include_router(console_routes)
+
+
+@web.exception_handler(RequestValidationError)
+async def invalid_request(_: Request, invalid: RequestValidationError) -> JSONResponse:
+    """A malformed path or query (a conversation id that is not a number) as 400 naming where, never the value."""
+    return error(
+        400, "; ".join(f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" for problem in invalid.errors())
+    )
 
 
 def _answerer() -> Answerer:

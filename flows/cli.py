@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -377,6 +377,7 @@ def export_feedback(
 
     from components.console.conversations import Conversations
     from components.console.keys import ConsoleKeys
+    from components.console.migrate import migrate
     from components.feedback_export import PAIRS_FILE, write_feedback
     from components.locations import CONSOLE_KEY_ENV
     from components.serving.campaign_store import CampaignStore
@@ -384,9 +385,12 @@ def export_feedback(
     folder = out or load_params().paths.feedback
     engine = _store(store).engine
     keys = ConsoleKeys.from_environment()
-    sent = Conversations(engine, keys).sent_answers() if keys else []
+    sent: list[dict[str, Any]] = []
     if keys is None:
         typer.echo(f"export-feedback: counsellors' answers not exported: set {CONSOLE_KEY_ENV} to read them")
+    else:
+        migrate(engine)
+        sent = Conversations(engine, keys).sent_answers()
     manifest = write_feedback(CampaignStore(engine), folder, sent)
     typer.echo(
         f"export-feedback: {manifest['pairs']} pairs ({manifest['counsellor_answers']} from counsellors), "
@@ -462,6 +466,29 @@ def counsellor_add(
     migrate(engine)
     token = Accounts(engine, keys).add(name, "admin" if admin else "counsellor")
     typer.echo(f"counsellor {name}: sign in at /console with this token (shown once, keep it secret):\n  {token}")
+
+
+@counsellor_app.command("token")
+def counsellor_token(
+    name: Annotated[str, typer.Argument(help="The counsellor.")],
+    revoke: Annotated[bool, typer.Option(help="Issue none: the counsellor can no longer sign in.")] = False,
+    store: StoreUrl = None,
+) -> None:
+    """Void a counsellor's token and end their sessions; print a new token (shown once) unless --revoke."""
+    from components.console.accounts import Accounts
+    from components.console.keys import ConsoleKeys, ConsoleOff
+    from components.console.migrate import migrate
+
+    keys = ConsoleKeys.from_environment()
+    if keys is None:
+        raise ConsoleOff()
+    engine = _store(store).engine
+    migrate(engine)
+    token = Accounts(engine, keys).replace_token(name, issue=not revoke)
+    if token is None:
+        typer.echo(f"counsellor {name}: token revoked and sessions ended")
+    else:
+        typer.echo(f"counsellor {name}: new sign-in token (shown once; the old one no longer works):\n  {token}")
 
 
 conversations_app = typer.Typer(help="The console's conversations: its key, schema and retention.")

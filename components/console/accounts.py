@@ -63,6 +63,23 @@ class Accounts:
         return token
 
     @needs_database
+    def replace_token(self, name: str, issue: bool) -> str | None:
+        """End the counsellor's sessions and void their token: a new token when `issue`, else none (revoked)."""
+        token = secrets.token_urlsafe(32)
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(counsellors).where(counsellors.c.name == name).values(token_sha256=sha256(token))
+            )
+            if changed.rowcount == 0:
+                raise PsyllmError(f"there is no counsellor {name!r}")
+            connection.execute(
+                update(console_sessions)
+                .where(console_sessions.c.counsellor == name, console_sessions.c.ended_at.is_(None))
+                .values(ended_at=utc_now())
+            )
+        return token if issue else None
+
+    @needs_database
     def sign_in(self, token: str) -> tuple[str, Counsellor]:
         """A new session's cookie value and who signed in."""
         with self.engine.begin() as connection:

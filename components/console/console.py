@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.console.accounts import Accounts
-from components.console.conversations import Conversations
+from components.console.conversations import Conversations, purge_text
 from components.console.metrics import ConsoleMetrics
 from components.console.retrieval import ArticleIndex
 from components.language import detect_language
@@ -45,7 +45,11 @@ class Console:
         self._stop.set()
 
     def count_waiting(self) -> None:
-        self.metrics.waiting(self.conversations.waiting_by_level())
+        """Refresh the waiting gauge; best effort, so a store that just went away never fails the action before it."""
+        try:
+            self.metrics.waiting(self.conversations.waiting_by_level())
+        except StoreUnavailable:
+            log.warning("the waiting gauge was not refreshed (the store is unavailable)")
 
     async def asked(self, events: AsyncIterator[dict[str, Any]], message: str) -> AsyncIterator[dict[str, Any]]:
         first = await anext(events)
@@ -55,34 +59,34 @@ class Console:
                 self.conversations.open, message, screening["level"], tuple(screening["categories"]),
                 detect_language(message), first["request_id"],
             )  # fmt: skip
-            await asyncio.to_thread(self.count_waiting)
         except StoreUnavailable:
             log.error("request %s: no conversation opened (the store is unavailable)", first["request_id"])
             yield first
             async for event in events:
                 yield event
             return
+        await asyncio.to_thread(self.count_waiting)
         yield {**first, "conversation": token}
         shown = []
-        async for event in events:
-            shown.append(event)
-            yield event
         try:
-            await asyncio.to_thread(self.conversations.add_service_reply, conversation_id, shown_text(shown))
-        except StoreUnavailable:
-            log.error(
-                "conversation %s: the reply shown could not be stored (the store is unavailable)", conversation_id
-            )
+            async for event in events:
+                shown.append(event)
+                yield event
+        finally:  # also when the asker leaves mid-stream: the conversation keeps what they were shown
+            try:
+                await asyncio.to_thread(self.conversations.add_service_reply, conversation_id, shown_text(shown))
+            except StoreUnavailable:
+                log.error("conversation %s: the reply shown was not stored (the store is unavailable)", conversation_id)
 
     def _purge_hourly(self) -> None:
         while True:
             try:
-                emptied = self.conversations.purge(self.retention_days)
+                emptied = purge_text(self.conversations.engine, self.retention_days)
                 if emptied:
                     log.info(
                         "retention: emptied the text of %d messages older than %g days", emptied, self.retention_days
                     )
-            except StoreUnavailable:
-                log.warning("retention: the store is unavailable; purging again in an hour")
+            except Exception as failed:  # the thread must outlive any one failure
+                log.warning("retention: purge failed (%s); trying again in an hour", type(failed).__name__)
             if self._stop.wait(PURGE_EVERY_S):
                 return

@@ -16,9 +16,9 @@ from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, selec
 
 from components.console.accounts import Counsellor
 from components.console.keys import ConsoleKeys, sha256
-from components.console.migrate import migrate
 from components.console.schema import LEVELS, audit, aware, console_sessions, conversations, messages, utc_now
 from components.errors import PsyllmError
+from components.screening import Screening
 from components.serving.store import needs_database
 
 
@@ -34,10 +34,18 @@ def graver(level: str, other: str) -> str:
     return max(level, other, key=LEVELS.index)
 
 
+class UnsafeDraft(PsyllmError):
+    """A reply built on model text for a conversation that is now urgent, or on a draft that is not its own."""
+
+
+ANSWERED_SHOWN = 50  # the queue's answered section: the most recent only
+
+
 class Conversations:
+    """The console's work over a migrated store (components/console/migrate.py)."""
+
     def __init__(self, engine: Engine, keys: ConsoleKeys) -> None:
         self.engine, self.keys = engine, keys
-        migrate(engine)
 
     # The person who asked.
 
@@ -66,22 +74,25 @@ class Conversations:
             self._add(connection, conversation_id, "service", text)
 
     @needs_database
-    def follow_up(self, token: str, text: str, level: str, categories: tuple[str, ...]) -> tuple[int, str]:
-        """Another message from the asker; the conversation waits for a person again. Its id and language."""
+    def follow_up(self, token: str, text: str, screening: Screening, reply: str | None) -> int:
+        """Another message from the asker, with the crisis reply it was given (if any), in one transaction; the
+        conversation waits for a person again, as grave as its gravest message. Its id."""
         with self.engine.begin() as connection:
-            row = self._by_token(connection, token)
+            row = self._by_token(connection, token, lock=True)  # two follow-ups at once must not lose a level
             known = [category for category in row.categories.split(",") if category]
             connection.execute(
                 update(conversations)
                 .where(conversations.c.id == row.id)
                 .values(
-                    level=graver(row.level, level),
-                    categories=",".join(dict.fromkeys([*known, *categories])),
+                    level=graver(row.level, screening.level),
+                    categories=",".join(dict.fromkeys([*known, *screening.categories])),
                     awaiting_since=row.awaiting_since or utc_now(),
                 )
             )
-            self._add(connection, row.id, "asker", text, level=level)
-        return int(row.id), str(row.language)
+            self._add(connection, row.id, "asker", text, level=screening.level)
+            if reply is not None:
+                self._add(connection, row.id, "service", reply)
+        return int(row.id)
 
     @needs_database
     def for_asker(self, token: str) -> dict[str, Any]:
@@ -91,6 +102,7 @@ class Conversations:
             shown = [
                 {"author": message["author"], "at": message["at"], "text": message["text"]}
                 for message in self._messages(connection, row.id)
+                if message["author"] != "draft"  # a counsellor's drafts are theirs until sent
             ]
         return {"messages": shown, "human_replied": row.first_human_reply_at is not None}
 
@@ -101,7 +113,14 @@ class Conversations:
         """Unclaimed, claimed (both awaiting a person) and answered conversations; gravest, longest waiting first."""
         now = now or utc_now()
         with self.engine.connect() as connection:
-            rows = connection.execute(select(conversations)).all()
+            waiting = select(conversations).where(conversations.c.awaiting_since.is_not(None))
+            answered = (
+                select(conversations)
+                .where(conversations.c.awaiting_since.is_(None))
+                .order_by(conversations.c.first_human_reply_at.desc())
+                .limit(ANSWERED_SHOWN)
+            )
+            rows = [*connection.execute(waiting), *connection.execute(answered)]
         sections: dict[str, list[dict[str, Any]]] = {"unclaimed": [], "claimed": [], "answered": []}
         for row in rows:
             waiting = row.awaiting_since is not None
@@ -137,14 +156,15 @@ class Conversations:
             return {
                 "id": row.id, "level": row.level, "categories": [c for c in row.categories.split(",") if c],
                 "language": row.language, "claimed_by": row.claimed_by,
-                "awaiting": row.awaiting_since is not None, "messages": self._messages(connection, row.id),
+                "awaiting": row.awaiting_since is not None,
+                "messages": [m for m in self._messages(connection, row.id) if m["author"] != "draft"],
             }  # fmt: skip
 
     @needs_database
     def claim(self, conversation_id: int, counsellor: Counsellor) -> None:
         """Take the conversation; refused when another counsellor holds it (claiming it again is fine)."""
         with self.engine.begin() as connection:
-            self._by_id(connection, conversation_id)
+            self._by_id(connection, conversation_id, lock=True)
             claimed = connection.execute(
                 update(conversations)
                 .where(
@@ -159,27 +179,78 @@ class Conversations:
             self._audit(connection, counsellor, "claim", conversation_id)
 
     @needs_database
-    def send(
-        self, conversation_id: int, counsellor: Counsellor, text: str, draft: str, draft_source: str
-    ) -> tuple[str, float | None]:
-        """The counsellor's reply, with the draft it started from: the conversation's level and, for its first
-        human reply, the seconds the asker waited for it."""
+    def release(self, conversation_id: int, counsellor: Counsellor) -> None:
+        """Give the conversation back to the queue: its holder, or an admin (when the holder is away)."""
         with self.engine.begin() as connection:
-            row = self._by_id(connection, conversation_id)
+            row = self._by_id(connection, conversation_id, lock=True)
+            if row.claimed_by is not None and row.claimed_by != counsellor.name and not counsellor.admin:
+                raise NotYours(
+                    f"conversation {conversation_id} is claimed by {row.claimed_by}; an admin can release it"
+                )
+            connection.execute(
+                update(conversations).where(conversations.c.id == row.id).values(claimed_by=None, claimed_at=None)
+            )
+            self._audit(connection, counsellor, "release", row.id)
+
+    @needs_database
+    def save_draft(self, conversation_id: int, counsellor: Counsellor, text: str, source: str) -> int:
+        """Keep a draft the console made (sealed, never shown to the asker): its id, which `send` names."""
+        with self.engine.begin() as connection:
+            self._by_id(connection, conversation_id)
+            draft_id = self._add(connection, conversation_id, "draft", text, counsellor=counsellor.name,
+                                 draft_source=source)  # fmt: skip
+            self._audit(connection, counsellor, "draft", conversation_id, draft_id)
+        return draft_id
+
+    @needs_database
+    def send(
+        self, conversation_id: int, counsellor: Counsellor, text: str, draft_id: int | None, seen_message_id: int
+    ) -> tuple[str, float | None]:
+        """The counsellor's reply, with the draft it started from (`draft_id`, from `save_draft`; None when written
+        from scratch). Asker messages after `seen_message_id` (the last one the counsellor was shown) keep the
+        conversation waiting. The conversation's level and, for its first human reply, how long the asker waited.
+        """
+        with self.engine.begin() as connection:
+            row = self._by_id(connection, conversation_id, lock=True)
             if row.claimed_by != counsellor.name:
                 holder = f"claimed by {row.claimed_by}" if row.claimed_by else "not claimed"
                 raise NotYours(f"conversation {conversation_id} is {holder}: claim it before replying")
-            now = utc_now()
+            draft, source = self._draft(connection, row, draft_id)
             message_id = self._add(connection, row.id, "counsellor", text, counsellor=counsellor.name,
-                                   draft=draft, draft_source=draft_source)  # fmt: skip
-            first = row.first_human_reply_at is None
-            connection.execute(
+                                   draft=draft, draft_source=source)  # fmt: skip
+            unseen = connection.execute(
+                select(func.min(messages.c.created_at)).where(
+                    messages.c.conversation_id == row.id, messages.c.author == "asker",
+                    messages.c.id > seen_message_id,
+                )
+            ).scalar()  # fmt: skip
+            now = utc_now()
+            connection.execute(update(conversations).where(conversations.c.id == row.id).values(awaiting_since=unseen))
+            first = connection.execute(
                 update(conversations)
-                .where(conversations.c.id == row.id)
-                .values(awaiting_since=None, first_human_reply_at=now if first else row.first_human_reply_at)
+                .where(conversations.c.id == row.id, conversations.c.first_human_reply_at.is_(None))
+                .values(first_human_reply_at=now)
             )
             self._audit(connection, counsellor, "send", row.id, message_id)
-        return str(row.level), (now - aware(row.created_at)).total_seconds() if first else None
+        return str(row.level), (now - aware(row.created_at)).total_seconds() if first.rowcount == 1 else None
+
+    def _draft(self, connection: Connection, conversation: Row[Any], draft_id: int | None) -> tuple[str | None, str]:
+        """The named draft's text and source, checked: this conversation's own, and no model text once it is urgent."""
+        if draft_id is None:
+            return None, "none"
+        row = connection.execute(
+            select(messages).where(
+                messages.c.id == draft_id, messages.c.conversation_id == conversation.id, messages.c.author == "draft"
+            )
+        ).first()
+        if row is None:
+            raise UnsafeDraft(f"draft {draft_id} was not made for conversation {conversation.id}")
+        if row.draft_source == "model" and conversation.level == "urgent":
+            raise UnsafeDraft(
+                f"conversation {conversation.id} is urgent now, and this reply started from model text: "
+                "draft again (an urgent conversation's draft is the crisis reply) or write your own"
+            )
+        return (self.keys.open(row.body) if row.body is not None else None), str(row.draft_source)
 
     @needs_database
     def audit_trail(self, limit: int = 500) -> list[dict[str, Any]]:
@@ -193,10 +264,7 @@ class Conversations:
         with self.engine.begin() as connection:
             self._audit(connection, counsellor, action, None)
 
-    # Retention and export.
-
-    def purge(self, older_than_days: float) -> int:
-        return purge_text(self.engine, older_than_days)
+    # Export.
 
     @needs_database
     def sent_answers(self) -> list[dict[str, Any]]:
@@ -244,15 +312,20 @@ class Conversations:
         ]  # fmt: skip
 
     @staticmethod
-    def _by_token(connection: Connection, token: str) -> Row[Any]:
-        row = connection.execute(select(conversations).where(conversations.c.token_sha256 == sha256(token))).first()
+    def _by_token(connection: Connection, token: str, lock: bool = False) -> Row[Any]:
+        query = select(conversations).where(conversations.c.token_sha256 == sha256(token))
+        row = connection.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise UnknownConversation("that conversation link is not valid (check that it was copied whole)")
         return row
 
     @staticmethod
-    def _by_id(connection: Connection, conversation_id: int) -> Row[Any]:
-        row = connection.execute(select(conversations).where(conversations.c.id == conversation_id)).first()
+    def _by_id(connection: Connection, conversation_id: int, lock: bool = False) -> Row[Any]:
+        """The conversation; `lock`: held until the transaction ends (Postgres; SQLite has one writer anyway)."""
+        if not 0 < conversation_id < 2**31:
+            raise UnknownConversation(f"there is no conversation {conversation_id}")
+        query = select(conversations).where(conversations.c.id == conversation_id)
+        row = connection.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise UnknownConversation(f"there is no conversation {conversation_id}")
         return row

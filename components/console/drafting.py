@@ -10,10 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from components.console.retrieval import ArticleIndex
-from components.modelling.generate import prompt_limit
-from components.modelling.prompt import encode_prompt
 from components.screening import Screening, crisis_reply
-from components.screening.output import encourages_harm
 from components.serving.answering import Answerer
 
 ARTICLES_SHOWN = 5
@@ -32,10 +29,7 @@ async def draft_reply(answerer: Answerer, conversation: dict[str, Any], articles
         screening = Screening(True, "urgent", tuple(conversation["categories"]), ())
         reply = crisis_reply(screening, answerer.config.region, language, case_opened=True)
         return {"text": reply.text if reply else "", "source": "crisis_reply", "articles": found}
-    new_tokens = min(answerer.generation.max_new_tokens, answerer.config.max_new_tokens)
-    prompt = encode_prompt(answerer.tokenizer, answerer.template, asked[0], "\n".join(asked[1:]), language)
-    pieces = answerer.generator.submit(prompt[-prompt_limit(answerer.model, new_tokens) :], new_tokens)
-    text = "".join([piece async for piece in pieces]).strip()
-    if encourages_harm(text):
+    text = await answerer.draft(asked[0], "\n".join(asked[1:]), language)
+    if text is None:
         return {"text": "", "source": "withheld", "articles": found}
     return {"text": text, "source": "model", "articles": found}

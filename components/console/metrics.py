@@ -18,7 +18,7 @@ class ConsoleMetrics:
             "psyllm_conversations_waiting",
             "Conversations waiting for a person's reply, by screening level",
             ["level"],
-            multiprocess_mode="livemax",
+            multiprocess_mode="mostrecent",
         )
         self._first_reply = Histogram(
             "psyllm_first_human_reply_seconds",

@@ -70,6 +70,11 @@ def _cut(text: str, limit: int = EXCERPT_CHARS) -> str:
     return (head[:space] if space >= limit // 2 else head).rstrip() + "…"
 
 
+def _linkable(url: object) -> bool:
+    """Only web addresses: a counsellor's page turns them into links."""
+    return isinstance(url, str) and url.lower().startswith(("http://", "https://"))
+
+
 class ArticleIndex:
     """The articles of a prepared corpus, searchable by a person's message in either language."""
 
@@ -93,7 +98,11 @@ class ArticleIndex:
         with path.open(encoding="utf-8") as lines:
             rows = [json.loads(line) for line in lines if line.strip()]
         return cls(
-            [{**row, "title": row.get("title") or "", "text": row.get("text") or ""} for row in rows if row.get("url")],
+            [
+                {**row, "title": row.get("title") or "", "text": row.get("text") or ""}
+                for row in rows
+                if _linkable(row.get("url"))
+            ],
             tokenizer,
         )
 

@@ -22,10 +22,11 @@ from components.console.console import Console
 from components.console.drafting import draft_reply
 from components.console.keys import ConsoleOff
 from components.errors import PsyllmError
+from components.language import detect_language
 from components.screening import crisis_reply
-from components.screening.screener import check_message
 from components.serving.answering import screening_json
 from components.serving.responses import page, refusal
+from components.serving.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 COOKIE = "psyllm_console"
@@ -56,6 +57,10 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise PsyllmError("send a JSON object")
     return body
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31
 
 
 def _text(body: dict[str, Any], field: str, limit: int, required: bool = True) -> str:
@@ -92,19 +97,29 @@ async def follow_up(request: Request) -> JSONResponse:
         console = _console()
         body = await _json_body(request)
         token = _text(body, "token", 100)
-        text = check_message(_text(body, "text", console.answerer.config.max_description_chars))
-        screening = console.answerer.screener.screen(text)
-        conversation_id, language = await asyncio.to_thread(
-            console.conversations.follow_up, token, text, screening.level, screening.categories
-        )
-        reply = crisis_reply(screening, console.answerer.config.region, language, case_opened=True)
-        if reply is not None:
-            await asyncio.to_thread(console.conversations.add_service_reply, conversation_id, reply.text)
-        log.info("conversation %s: follow-up screened %s", conversation_id, screening.level)
-        await asyncio.to_thread(console.count_waiting)
-        return JSONResponse({"screening": screening_json(screening), "crisis": reply.text if reply else None})
+        text = _text(body, "text", console.answerer.config.max_description_chars)
     except PsyllmError as refused:
         return refusal(refused)
+    # Screened and answered before the store is touched: crisis help never waits on the database.
+    screening = console.answerer.screener.screen(text)
+    region, language = console.answerer.config.region, detect_language(text)
+    reply = crisis_reply(screening, region, language, case_opened=True)
+    try:
+        conversation_id = await asyncio.to_thread(
+            console.conversations.follow_up, token, text, screening, reply.text if reply else None
+        )
+    except StoreUnavailable as unavailable:
+        log.error("a follow-up screened %s was NOT stored: the store is unavailable", screening.level)
+        unsaved = crisis_reply(screening, region, language, case_opened=False)
+        return JSONResponse(
+            {"error": str(unavailable), "crisis": unsaved.text if unsaved else None},
+            status_code=503, headers={"Retry-After": str(unavailable.retry_after_s)},
+        )  # fmt: skip
+    except PsyllmError as refused:
+        return refusal(refused)
+    log.info("conversation %s: follow-up screened %s", conversation_id, screening.level)
+    await asyncio.to_thread(console.count_waiting)
+    return JSONResponse({"screening": screening_json(screening), "crisis": reply.text if reply else None})
 
 
 # Counsellors.
@@ -201,32 +216,48 @@ def claim(conversation_id: int, request: Request) -> JSONResponse:
         return refusal(refused)
 
 
+@router.post("/console/api/conversations/{conversation_id}/release")
+def release(conversation_id: int, request: Request) -> JSONResponse:
+    """Back to the queue: by the counsellor holding it, or by an admin when they are away."""
+    try:
+        console = _console()
+        console.conversations.release(conversation_id, _signed_in(request, console, changes_state=True))
+        return JSONResponse({"claimed_by": None})
+    except PsyllmError as refused:
+        return refusal(refused)
+
+
 @router.post("/console/api/conversations/{conversation_id}/draft")
 async def draft(conversation_id: int, request: Request) -> JSONResponse:
-    """A draft reply (the model's, or the crisis reply for an urgent conversation) and supporting articles."""
+    """A draft reply (the model's, or the crisis reply for an urgent conversation), kept as `draft_id` for the
+    reply to name, and supporting articles."""
     try:
         console = _console()
         counsellor = _signed_in(request, console, changes_state=True)
         shown = await asyncio.to_thread(console.conversations.conversation, conversation_id, counsellor)
-        return JSONResponse(await draft_reply(console.answerer, shown, console.articles))
+        drafted = await draft_reply(console.answerer, shown, console.articles)
+        drafted["draft_id"] = await asyncio.to_thread(
+            console.conversations.save_draft, conversation_id, counsellor, drafted["text"], drafted["source"]
+        )
+        return JSONResponse(drafted)
     except PsyllmError as refused:
         return refusal(refused)
 
 
 @router.post("/console/api/conversations/{conversation_id}/send")
 async def send(conversation_id: int, request: Request) -> JSONResponse:
-    """The counsellor's reply, as edited, with the draft it came from (`draft`, `draft_source`)."""
+    """The counsellor's reply as edited: `text`, `draft_id` (the draft it started from, or null) and `seen` (the id of
+    the last message the counsellor was shown, so a follow-up that came meanwhile keeps the conversation waiting)."""
     try:
         console = _console()
         counsellor = _signed_in(request, console, changes_state=True)
         body = await _json_body(request)
         text = _text(body, "text", MAX_REPLY_CHARS)
-        started_from = _text(body, "draft", MAX_REPLY_CHARS, required=False)
-        source = body.get("draft_source", "none")
-        if source not in ("model", "crisis_reply", "withheld", "none"):
-            raise PsyllmError("draft_source: model, crisis_reply, withheld or none")
+        draft_id, seen = body.get("draft_id"), body.get("seen")
+        if not (draft_id is None or _whole(draft_id)) or not _whole(seen):
+            raise PsyllmError("draft_id: the draft's id or null; seen: the last message's id (whole numbers)")
         level, waited_s = await asyncio.to_thread(
-            console.conversations.send, conversation_id, counsellor, text, started_from, source
+            console.conversations.send, conversation_id, counsellor, text, draft_id, seen
         )
         if waited_s is not None:
             console.metrics.first_reply(level, waited_s)

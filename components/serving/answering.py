@@ -183,11 +183,7 @@ class Answerer:
         pieces = None
         try:
             if not screening.urgent:
-                limit = prompt_limit(self.model, request.max_new_tokens)
-                prompt = encode_prompt(self.tokenizer, self.template, request.question, request.description, language)[
-                    -limit:
-                ]
-                pieces = self.generator.submit(prompt, request.max_new_tokens)
+                pieces = self._submit(request.question, request.description, language, request.max_new_tokens)
         except QueueFull:
             if screening.level == "none":
                 raise
@@ -209,10 +205,30 @@ class Answerer:
         async for event in self._screened(pieces, request_id, reply_language(language)):
             yield event
 
+    async def draft(self, question: str, description: str, language: str) -> str | None:
+        """The model's whole answer for a counsellor to edit (the console), released by the same output check as
+        a streamed answer: None when the check withholds it. The caller decides whether model text may be drafted."""
+        new_tokens = min(self.generation.max_new_tokens, self.config.max_new_tokens)
+        pieces = self._submit(question, description, language, new_tokens)
+        released = []
+        async for event in self._screened(pieces, None, reply_language(language)):
+            if event["type"] == "withheld":
+                return None
+            if event["type"] == "text":
+                released.append(event["text"])
+        return "".join(released).strip()
+
+    def _submit(self, question: str, description: str, language: str, max_new_tokens: int) -> AsyncGenerator[str, None]:
+        """Queue the prompt (its end, where it is too long) for decoding; its pieces as they are chosen."""
+        limit = prompt_limit(self.model, max_new_tokens)
+        prompt = encode_prompt(self.tokenizer, self.template, question, description, language)[-limit:]
+        return self.generator.submit(prompt, max_new_tokens)
+
     async def _screened(
-        self, pieces: AsyncGenerator[str, None], request_id: str, language: str
+        self, pieces: AsyncGenerator[str, None], request_id: str | None, language: str
     ) -> AsyncIterator[dict[str, Any]]:
-        """Model text in clause-sized pieces, each released only if the answer so far encourages no harm."""
+        """Model text in clause-sized pieces, each released only if the answer so far encourages no harm.
+        `request_id`: the issued answer to flag when withheld (None for a counsellor's draft, which is not issued)."""
         released, pending = "", ""
         async for piece in pieces:
             pending += piece
@@ -228,12 +244,14 @@ class Answerer:
                 yield {"type": "done", "request_id": request_id, "generated": True}
                 return
         await pieces.aclose()  # frees the row in the batch
-        if self.store is not None:
+        if self.store is not None and request_id is not None:
             try:
                 await asyncio.to_thread(self.store.mark_withheld, request_id)
             except StoreUnavailable:
                 log.error("request %s: the withheld answer could not be flagged (the store is unavailable)", request_id)
-        log.warning("request %s: generated answer withheld (it encourages harm)", request_id)
+        log.warning(
+            "%s: generated text withheld (it encourages harm)", f"request {request_id}" if request_id else "draft"
+        )
         yield {"type": "withheld", "text": WITHHELD_NOTICE[language]}
         yield {"type": "done", "request_id": request_id, "generated": False}
 

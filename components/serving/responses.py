@@ -6,7 +6,7 @@ from pathlib import Path
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from components.console.accounts import Forbidden, SignInRefused
-from components.console.conversations import NotYours, UnknownConversation
+from components.console.conversations import NotYours, UnknownConversation, UnsafeDraft
 from components.console.keys import ConsoleOff
 from components.errors import PsyllmError
 from components.serving.batching import QueueFull
@@ -36,6 +36,6 @@ def refusal(refused: PsyllmError) -> JSONResponse:
         return error(403, str(refused))
     if isinstance(refused, UnknownRequest | UnknownConversation | ConsoleOff):
         return error(404, str(refused))
-    if isinstance(refused, AlreadyRated | NotYours):
+    if isinstance(refused, AlreadyRated | NotYours | UnsafeDraft):
         return error(409, str(refused))
     return error(400, str(refused))

@@ -81,7 +81,7 @@ def test_a_counsellor_answers_the_urgent_conversation_first_and_the_asker_sees_i
     ana.get_by_label("Your reply").fill("I am a counsellor and I am here with you now. " + draft[:80])
     ana.get_by_role("button", name="Send to the person").click()
     ana.get_by_text(f"Sent to the person in #{urgent_id}.").wait_for()
-    assert ana.locator(f'#answered button[data-id="{urgent_id}"]').count() == 1
+    ana.locator(f'#answered button[data-id="{urgent_id}"]').wait_for()
 
     asker.goto(urgent_link)
     asker.get_by_text("A counsellor has replied.").wait_for()
@@ -145,7 +145,14 @@ def test_the_console_refuses_without_a_session_or_with_a_forged_csrf_token(serve
         as_form = counsellor.post("/console/api/conversations/1/claim", data={"a": "b"}, headers={"X-CSRF-Token": csrf})
         assert as_form.status_code == 400 and "JSON" in as_form.json()["error"]
         assert counsellor.get("/console/api/audit").status_code == 403  # ana is not an admin
+        not_a_number = counsellor.get("/console/api/conversations/abc")
+        assert not_a_number.status_code == 400 and "conversation_id" in not_a_number.json()["error"]
+        assert counsellor.get(f"/console/api/conversations/{2**70}").status_code == 404
         assert counsellor.post("/console/api/sign-out", json={}, headers={"X-CSRF-Token": csrf}).status_code == 200
         counsellor.cookies.set("psyllm_console", signed_in.cookies["psyllm_console"], path="/console")
         assert counsellor.get("/console/api/queue").status_code == 401  # the session ended on the server
     assert httpx.post(f"{url}/conversation", json={"token": "nope"}).status_code == 404
+    behind_tls = httpx.post(
+        f"{url}/console/sign-in", json={"token": tokens["bo"]}, headers={"X-Forwarded-Proto": "https"}
+    )
+    assert "secure" in behind_tls.headers["set-cookie"].lower()

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import create_engine, text, update
 
 from components.console.accounts import Accounts, Counsellor
-from components.console.conversations import Conversations, NotYours, UnknownConversation, purge_text
+from components.console.conversations import Conversations, NotYours, UnknownConversation, UnsafeDraft, purge_text
 from components.console.keys import ConsoleKeys, new_key
 from components.console.migrate import head, migrate
 from components.console.schema import console_sessions, messages, metadata, utc_now
 from components.errors import PsyllmError
 from components.feedback_export import DRAFTS_FILE, PAIRS_FILE, write_feedback
+from components.screening import Screening
 from components.serving.campaign_store import CampaignStore
 from components.serving.store import Store
 from tests.conftest import PROJECT_ROOT
@@ -45,10 +46,23 @@ def store_url(request, tmp_path):
 def console(store_url):
     engine = Store(store_url, store_text=False).engine
     accounts = Accounts(engine, KEYS)
+    migrate(engine)
     conversations = Conversations(engine, KEYS)
     for counsellor in (ANA, BO):
         accounts.add(counsellor.name, counsellor.role)
     return conversations, accounts
+
+
+ALL_SEEN = 2**31 - 1  # a message id above any there is
+CALM = Screening(False, "none", (), ())
+URGENT = Screening(True, "urgent", ("suicide",), ())
+
+
+def reply(conversations: Conversations, opened: int, counsellor: Counsellor, text: str,
+          drafted: tuple[str, str] | None = None) -> tuple[str, float | None]:  # fmt: skip
+    """Send as the console does: from a draft it kept (text and source), having seen every message so far."""
+    draft_id = conversations.save_draft(opened, counsellor, *drafted) if drafted else None
+    return conversations.send(opened, counsellor, text, draft_id, ALL_SEEN)
 
 
 def test_migrations_bring_an_empty_store_to_the_newest_revision_once(store_url):
@@ -70,14 +84,14 @@ def test_the_queue_puts_urgent_first_then_the_longest_waiting(console):
     assert conversations.waiting_by_level() == {"none": 1, "elevated": 1, "urgent": 1}
 
     conversations.claim(urgent, ANA)
-    conversations.send(urgent, ANA, "I am here with you.", "draft", "crisis_reply")
+    reply(conversations, urgent, ANA, "I am here with you.")
     conversations.claim(calm, BO)
     queue = conversations.queue()
     assert [item["id"] for item in queue["unclaimed"]] == [worried]
     assert [(item["id"], item["claimed_by"]) for item in queue["claimed"]] == [(calm, "bo")]
     assert [item["id"] for item in queue["answered"]] == [urgent]
 
-    conversations.follow_up(calm_token, "Also, I wake at 4 every day", "none", ())
+    conversations.follow_up(calm_token, "Also, I wake at 4 every day", CALM, None)
     assert conversations.queue()["claimed"][0]["id"] == calm  # still bo's, waiting again
 
 
@@ -85,18 +99,18 @@ def test_only_the_claimer_replies_and_a_second_counsellor_cannot_claim(console):
     conversations, _ = console
     opened, token = conversations.open("I cannot stop crying at work", "none", (), "en", "r1")
     with pytest.raises(NotYours, match="not claimed: claim it before replying"):
-        conversations.send(opened, ANA, "Hello", "", "none")
+        reply(conversations, opened, ANA, "Hello")
     conversations.claim(opened, ANA)
     conversations.claim(opened, ANA)  # claiming your own again is fine
     with pytest.raises(NotYours, match="claimed by ana"):
         conversations.claim(opened, BO)
     with pytest.raises(NotYours, match="claimed by ana"):
-        conversations.send(opened, BO, "Hello", "", "none")
+        reply(conversations, opened, BO, "Hello")
     with pytest.raises(UnknownConversation):
         conversations.claim(opened + 100, ANA)
-    level, waited_s = conversations.send(opened, ANA, "That sounds exhausting.", "model draft", "model")
+    level, waited_s = reply(conversations, opened, ANA, "That sounds exhausting.", ("model draft", "model"))
     assert level == "none" and waited_s is not None and waited_s >= 0
-    assert conversations.send(opened, ANA, "One more thought.", "", "none")[1] is None  # only the first is timed
+    assert reply(conversations, opened, ANA, "One more thought.")[1] is None  # only the first is timed
     seen = conversations.for_asker(token)
     assert seen["human_replied"] is True
     assert [message["author"] for message in seen["messages"]] == ["asker", "counsellor", "counsellor"]
@@ -108,12 +122,15 @@ def test_every_action_is_audited_with_what_was_sent_and_its_draft(console):
     opened, _ = conversations.open("Exams make me panic", "none", (), "en", "r1")
     conversations.claim(opened, ANA)
     conversations.conversation(opened, ANA)
-    conversations.send(opened, ANA, "Let us try a breathing exercise.", "Model: breathe slowly.", "model")
+    reply(conversations, opened, ANA, "Let us try a breathing exercise.", ("Model: breathe slowly.", "model"))
+    conversations.release(opened, ANA)
     trail = conversations.audit_trail()
     assert [(row["counsellor"], row["action"], row["conversation_id"]) for row in reversed(trail)] == [
-        ("ana", "claim", opened), ("ana", "read", opened), ("ana", "send", opened),
+        ("ana", "claim", opened), ("ana", "read", opened), ("ana", "draft", opened), ("ana", "send", opened),
+        ("ana", "release", opened),
     ]  # fmt: skip
-    sent = next(m for m in conversations.conversation(opened, BO)["messages"] if m["id"] == trail[0]["message_id"])
+    assert trail[1]["message_id"] == trail[2]["message_id"] + 1  # the send row points at the reply after its draft
+    sent = next(m for m in conversations.conversation(opened, BO)["messages"] if m["id"] == trail[1]["message_id"])
     assert (sent["text"], sent["draft"], sent["draft_source"]) == (
         "Let us try a breathing exercise.", "Model: breathe slowly.", "model",
     )  # fmt: skip
@@ -124,7 +141,7 @@ def test_message_text_is_sealed_at_rest(console, store_url):
     opened, token = conversations.open(SECRET, "elevated", ("hopelessness",), "en", "r1")
     conversations.add_service_reply(opened, "Reply shown: talk to someone you trust")
     conversations.claim(opened, ANA)
-    conversations.send(opened, ANA, "Mei, I hear you about the bridge", "Draft about the bridge", "model")
+    reply(conversations, opened, ANA, "Mei, I hear you about the bridge", ("Draft about the bridge", "model"))
     with create_engine(store_url).connect() as connection:
         stored = json.dumps([list(row) for row in connection.execute(text("SELECT * FROM messages"))], default=str)
     for fragment in ("Mei", "bridge", "example.com", "someone you trust"):
@@ -142,19 +159,19 @@ def test_the_retention_purge_deletes_old_text_and_keeps_the_metadata(console, st
     conversations, _ = console
     old, old_token = conversations.open("an old worry", "none", (), "en", "r1")
     conversations.claim(old, ANA)
-    conversations.send(old, ANA, "an old reply", "an old draft", "model")
+    reply(conversations, old, ANA, "an old reply", ("an old draft", "model"))
     _, recent_token = conversations.open("a new worry", "none", (), "en", "r2")
     engine = create_engine(store_url)
     with engine.begin() as connection:
         connection.execute(
             update(messages).where(messages.c.conversation_id == old).values(created_at=utc_now() - timedelta(days=40))
         )
-    assert purge_text(engine, 30) == 2
+    assert purge_text(engine, 30) == 3  # the question, the draft and the reply
     assert purge_text(engine, 30) == 0
     kept = conversations.for_asker(old_token)
     assert [m["text"] for m in kept["messages"]] == [None, None] and kept["human_replied"] is True
     assert conversations.for_asker(recent_token)["messages"][0]["text"] == "a new worry"
-    assert [row["action"] for row in conversations.audit_trail()] == ["send", "claim"]  # the audit stays
+    assert [row["action"] for row in conversations.audit_trail()] == ["send", "draft", "claim"]  # the audit stays
 
 
 def test_sessions_are_signed_hashed_and_end_at_sign_out(console, store_url):
@@ -190,9 +207,10 @@ def test_counsellor_answers_are_exported_scrubbed_and_never_from_urgent_conversa
     conversations, _ = console
     calm, _ = conversations.open("My boss emails me at night, call me on 555-123-4567", "none", (), "en", "r1")
     urgent, _ = conversations.open("I will end it tonight", "urgent", ("suicide",), "en", "r2")
-    for opened, reply in ((calm, "Set a boundary: reply in the morning."), (urgent, "Please call 988 now.")):
-        conversations.claim(opened, ANA)
-        conversations.send(opened, ANA, reply, "a model draft", "model")
+    conversations.claim(calm, ANA)
+    reply(conversations, calm, ANA, "Set a boundary: reply in the morning.", ("a model draft", "model"))
+    conversations.claim(urgent, ANA)
+    reply(conversations, urgent, ANA, "Please call 988 now.", ("the crisis reply", "crisis_reply"))
     store = Store(f"sqlite:///{tmp_path / 'campaigns.sqlite'}", store_text=False)
     manifest = write_feedback(CampaignStore(store.engine), tmp_path / "feedback", conversations.sent_answers())
     pairs = [json.loads(line) for line in (tmp_path / "feedback" / PAIRS_FILE).read_text().splitlines()]
@@ -233,7 +251,7 @@ conversations, ana = Conversations(engine, keys), Counsellor("ana", "counsellor"
 for n in range(100000):
     opened, _ = conversations.open(f"message {n}", "none", (), "en", f"r{n}")
     conversations.claim(opened, ana)
-    conversations.send(opened, ana, f"reply {n}", "", "none")
+    conversations.send(opened, ana, f"reply {n}", None, 2**31 - 1)
     print(opened, flush=True)  # acknowledged: the message and its reply
 """
 
@@ -252,3 +270,70 @@ def test_every_acknowledged_message_and_reply_survives_kill_9(console, store_url
     for opened in acknowledged:
         texts = [message["text"] for message in conversations.conversation(opened, BO)["messages"]]
         assert texts[0].startswith("message ") and texts[1].startswith("reply ")
+
+
+def test_a_follow_up_escalates_the_conversation_and_model_drafts_are_refused_once_urgent(console):
+    conversations, _ = console
+    opened, token = conversations.open("Work has been hard", "none", (), "en", "r1")
+    conversations.claim(opened, ANA)
+    model_draft = conversations.save_draft(opened, ANA, "Try a short walk at lunch.", "model")
+    conversations.follow_up(token, "I have the pills ready tonight", URGENT, "Please reach a person now.")
+    shown = conversations.conversation(opened, ANA)
+    assert (shown["level"], shown["categories"]) == ("urgent", ["suicide"])
+    assert [m["author"] for m in shown["messages"]] == ["asker", "asker", "service"]  # drafts are not shown
+    assert conversations.follow_up(token, "thanks", CALM, None) == opened
+    assert conversations.conversation(opened, ANA)["level"] == "urgent"  # a calm follow-up never lowers it
+    seen = max(message["id"] for message in conversations.conversation(opened, ANA)["messages"])
+    with pytest.raises(UnsafeDraft, match="urgent now, and this reply started from model text"):
+        conversations.send(opened, ANA, "Try a short walk at lunch.", model_draft, seen)
+    other, _ = conversations.open("Another person", "none", (), "en", "r2")
+    foreign = conversations.save_draft(other, ANA, "Not for this conversation", "model")
+    with pytest.raises(UnsafeDraft, match="was not made for conversation"):
+        conversations.send(opened, ANA, "Hello", foreign, seen)
+    crisis = conversations.save_draft(opened, ANA, "Please call 988 now.", "crisis_reply")
+    conversations.send(opened, ANA, "I am here. Please call 988 now.", crisis, seen)
+    assert conversations.waiting_by_level()["urgent"] == 0
+
+
+def test_a_follow_up_the_counsellor_had_not_seen_keeps_the_conversation_waiting(console):
+    conversations, _ = console
+    opened, token = conversations.open("I argue with my sister", "none", (), "en", "r1")
+    conversations.claim(opened, ANA)
+    seen = max(message["id"] for message in conversations.conversation(opened, ANA)["messages"])
+    conversations.follow_up(token, "She moved out today", CALM, None)  # while ana was typing
+    conversations.send(opened, ANA, "That sounds painful.", None, seen)
+    assert [item["id"] for item in conversations.queue()["claimed"]] == [opened]  # still waiting, still ana's
+    assert conversations.for_asker(token)["human_replied"] is True
+
+
+def test_claims_are_released_by_their_holder_or_an_admin_only(console):
+    conversations, accounts = console
+    accounts.add("cai")
+    cai = Counsellor("cai", "counsellor")
+    opened, _ = conversations.open("I feel stuck", "none", (), "en", "r1")
+    conversations.claim(opened, ANA)
+    with pytest.raises(NotYours, match="an admin can release it"):
+        conversations.release(opened, cai)
+    conversations.release(opened, BO)  # bo is an admin: ana is away
+    conversations.claim(opened, cai)
+    conversations.release(opened, cai)
+    assert conversations.queue()["unclaimed"][0]["claimed_by"] is None
+    with pytest.raises(UnknownConversation):
+        conversations.claim(2**70, ANA)  # never reaches the database
+
+
+def test_a_new_or_revoked_token_ends_the_counsellors_sessions(console):
+    _, accounts = console
+    first = accounts.add("dee")
+    cookie, _ = accounts.sign_in(first)
+    second = accounts.replace_token("dee", issue=True)
+    assert accounts.signed_in(cookie) is None
+    with pytest.raises(PsyllmError, match="belongs to no counsellor"):
+        accounts.sign_in(first)
+    cookie, _ = accounts.sign_in(second)
+    assert accounts.replace_token("dee", issue=False) is None
+    assert accounts.signed_in(cookie) is None
+    with pytest.raises(PsyllmError, match="belongs to no counsellor"):
+        accounts.sign_in(second)
+    with pytest.raises(PsyllmError, match="no counsellor 'nobody'"):
+        accounts.replace_token("nobody", issue=True)
