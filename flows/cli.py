@@ -24,6 +24,7 @@ from components.locations import DEBUG_ENV
 from flows.steps import STEPS, Step, run_step, step_named
 
 if TYPE_CHECKING:
+    from components.console.accounts import Accounts
     from components.serving.store import Store
 
 app = typer.Typer(
@@ -448,13 +449,8 @@ counsellor_app = typer.Typer(help="Counsellors' accounts for the console (/conso
 app.add_typer(counsellor_app, name="counsellor")
 
 
-@counsellor_app.command("add")
-def counsellor_add(
-    name: Annotated[str, typer.Argument(help="The counsellor's name (letters, digits, '.', '_', '-').")],
-    admin: Annotated[bool, typer.Option(help="May also read the audit trail.")] = False,
-    store: StoreUrl = None,
-) -> None:
-    """Create a counsellor and print their sign-in token, once (only its hash is stored)."""
+def _accounts(store: str | None) -> "Accounts":
+    """Counsellors' accounts in the service's store, its schema brought up to date; the console key is required."""
     from components.console.accounts import Accounts
     from components.console.keys import ConsoleKeys, ConsoleOff
     from components.console.migrate import migrate
@@ -464,7 +460,17 @@ def counsellor_add(
         raise ConsoleOff()
     engine = _store(store).engine
     migrate(engine)
-    token = Accounts(engine, keys).add(name, "admin" if admin else "counsellor")
+    return Accounts(engine, keys)
+
+
+@counsellor_app.command("add")
+def counsellor_add(
+    name: Annotated[str, typer.Argument(help="The counsellor's name (letters, digits, '.', '_', '-').")],
+    admin: Annotated[bool, typer.Option(help="May also read the audit trail.")] = False,
+    store: StoreUrl = None,
+) -> None:
+    """Create a counsellor and print their sign-in token, once (only its hash is stored)."""
+    token = _accounts(store).add(name, "admin" if admin else "counsellor")
     typer.echo(f"counsellor {name}: sign in at /console with this token (shown once, keep it secret):\n  {token}")
 
 
@@ -475,16 +481,7 @@ def counsellor_token(
     store: StoreUrl = None,
 ) -> None:
     """Void a counsellor's token and end their sessions; print a new token (shown once) unless --revoke."""
-    from components.console.accounts import Accounts
-    from components.console.keys import ConsoleKeys, ConsoleOff
-    from components.console.migrate import migrate
-
-    keys = ConsoleKeys.from_environment()
-    if keys is None:
-        raise ConsoleOff()
-    engine = _store(store).engine
-    migrate(engine)
-    token = Accounts(engine, keys).replace_token(name, issue=not revoke)
+    token = _accounts(store).replace_token(name, issue=not revoke)
     if token is None:
         typer.echo(f"counsellor {name}: token revoked and sessions ended")
     else:

@@ -19,6 +19,7 @@ from components.console.console import Console
 from components.console.conversations import Conversations
 from components.console.keys import ConsoleKeys
 from components.console.metrics import ConsoleMetrics
+from components.console.migrate import migrate
 from components.console.retrieval import ArticleIndex
 from components.errors import PsyllmError
 from components.locations import (
@@ -90,6 +91,7 @@ def build_console(answerer: Answerer, root: Path, environ: Mapping[str, str] = o
     if keys is None or answerer.store is None:
         return None
     engine = answerer.store.engine
+    migrate(engine)
     console = Console(
         answerer, Conversations(engine, keys), Accounts(engine, keys), ArticleIndex.from_corpus(articles_file(root)),
         ConsoleMetrics(), answerer.config.retention_days,

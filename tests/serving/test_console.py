@@ -6,9 +6,10 @@ import subprocess
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 
 from components.console.keys import sha256
+from components.console.migrate import head
 from components.console.schema import conversations
 from tests.pipeline.project import BIN, environment
 from tests.serving.servers import CONSOLE_KEY
@@ -52,6 +53,13 @@ def sign_in(browser, served, token):
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Signed in as").wait_for()
     return page
+
+
+def test_the_service_brings_its_store_to_the_newest_schema_when_it_starts(served):
+    """Before anyone has run a psyllm command on the store (this module's first test)."""
+    assert httpx.post(f"{served.url}/console/sign-in", json={"token": "not-a-token"}).status_code == 401
+    with create_engine(served.store_url).connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head()
 
 
 def test_a_counsellor_answers_the_urgent_conversation_first_and_the_asker_sees_it(browser, served, tokens):
