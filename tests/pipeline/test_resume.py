@@ -19,7 +19,10 @@ def test_killed_crawl_resumes_through_dvc_repro(tmp_path):
         if not state_file.exists():
             return 0
         with sqlite3.connect(state_file) as state:
-            return state.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
+            try:
+                return state.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
+            except sqlite3.OperationalError:  # the crawler has created the file but not yet its tables
+                return 0
 
     stored_before_kill = wait_for_count(stored, at_least=5, timeout_s=120)
     kill_group(repro)
