@@ -312,10 +312,9 @@ class PromotionPolicy(StrictModel):
 
 
 class BatchingConfig(StrictModel):
-    """How the service groups concurrent requests into one decoding batch."""
+    """How the service decodes concurrent requests together (a request joins the running batch between steps)."""
 
-    batch_size: Positive  # requests decoded together
-    max_wait_ms: Annotated[int, Field(ge=0)]
+    batch_size: Positive  # rows decoded together at most
     max_queue: Positive  # waiting requests; one more gets 503 with Retry-After
     retry_after_s: Positive
 

@@ -86,11 +86,13 @@ def step_base(config: ModelConfig, cache: Path, corpus: Path, qa_dir: Path) -> s
     return resolve_base(config, cache / "models", [corpus, qa_dir / "train.jsonl"])
 
 
-def load_model(source: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Model (fp32, SDPA attention) and tokenizer from a folder or hub id, with a pad token set."""
+def load_model(
+    source: str | Path, dtype: torch.dtype = torch.float32
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Model (SDPA attention) and tokenizer, with a pad token set; fp32 to train, `inference_dtype` to answer."""
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(source))
-        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, attn_implementation="sdpa")
+        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype, attn_implementation="sdpa")
     except OSError as missing:
         raise PsyllmError(
             f"model.base: cannot load {source!r} ({str(missing).splitlines()[0]}); expected {allowed_bases()}. "

@@ -24,6 +24,7 @@ import torch
 from components.benchmark import Benchmark, load_benchmark
 from components.config import EvaluateConfig, FinetuneConfig, GenerationConfig, ModelConfig, Paths, Profile
 from components.errors import PsyllmError
+from components.hardware import inference_dtype
 from components.jsonl import read_jsonl, write_atomic, write_json, write_jsonl
 from components.metrics import distinct_n
 from components.modelling.base_model import load_model, step_base, use_cpu_threads
@@ -151,13 +152,18 @@ def evaluation_sets(profile: Profile, paths: Paths, benchmark: Benchmark) -> dic
     return sets
 
 
+def scoring_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def score_model(
     source: str, template: PromptTemplate, sets: dict[str, Questions], profile: Profile
 ) -> dict[str, list[QuestionScore]]:
     """One model's records on each set, asked with `template` and decoded with the profile's settings."""
     use_cpu_threads(profile.model)
-    model, tokenizer = load_model(source)
-    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    device = scoring_device()
+    model, tokenizer = load_model(source, inference_dtype(device))
+    model.to(device).eval()
     return {
         name: score_questions(
             model, tokenizer, template, questions, profile.finetune, profile.generation, profile.evaluate.batch_size
@@ -197,7 +203,11 @@ def run(profile: Profile, paths: Paths) -> ModelEvaluation:
     metrics = {
         "variants": {variant: summarize(records) for variant, records in scores["test_split"].items()},
         "references": reference_metrics(test_split),
-        "generation": {**generation.model_dump(), "batch_size": config.batch_size},
+        "generation": {
+            **generation.model_dump(),
+            "batch_size": config.batch_size,
+            "dtype": str(inference_dtype(scoring_device())).removeprefix("torch."),
+        },
         "questions": len(test_split),
         "answers": sum(len(pairs) for pairs in test_split.values()),
         "benchmark": _benchmark_metrics(benchmark, config, scores.get("benchmark", {})),

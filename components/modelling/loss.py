@@ -97,22 +97,54 @@ class CausalLMLoss(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden, targets, _ = self._labelled(input_ids, labels, attention_mask)
+        if torch.is_grad_enabled():
+            head, softcap = self._head()
+            total = _ChunkedHeadNLL.apply(hidden, head.weight, head.bias, targets, head, self.chunk_size, softcap)
+            return total, targets.new_tensor(targets.numel())
+        return self._token_nll(hidden, targets).sum(), targets.new_tensor(targets.numel())
+
+    @torch.no_grad()
+    def per_row(
+        self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's summed NLL and labelled-token count: evaluation scores padded batches of answers."""
+        hidden, targets, rows = self._labelled(input_ids, labels, attention_mask)
+        totals = torch.zeros(input_ids.shape[0], dtype=torch.float32, device=hidden.device)
+        return totals.index_add_(0, rows, self._token_nll(hidden, targets)), torch.bincount(
+            rows, minlength=input_ids.shape[0]
+        )
+
+    def _language_model(self) -> nn.Module:
         language_model = self.causal_lm
         if hasattr(language_model, "get_base_model"):  # a peft wrapper: the LoRA layers sit inside
             language_model = language_model.get_base_model()
-        hidden = language_model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        head = language_model.get_output_embeddings()
-        softcap = getattr(language_model.config, "final_logit_softcapping", None)
-        hidden = hidden[:, :-1].reshape(-1, hidden.shape[-1])
+        return language_model
+
+    def _head(self) -> tuple[nn.Linear, float | None]:
+        language_model = self._language_model()
+        return language_model.get_output_embeddings(), getattr(language_model.config, "final_logit_softcapping", None)
+
+    def _labelled(
+        self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The decoder's hidden states at the labelled positions, their targets, and the row each came from."""
+        decoded = self._language_model().get_decoder()(input_ids=input_ids, attention_mask=attention_mask)
+        hidden = decoded.last_hidden_state[:, :-1].reshape(-1, decoded.last_hidden_state.shape[-1])
         targets = labels[:, 1:].reshape(-1)
         keep = targets != IGNORE_INDEX
-        hidden, targets = hidden[keep], targets[keep]
-        if torch.is_grad_enabled():
-            total = _ChunkedHeadNLL.apply(hidden, head.weight, head.bias, targets, head, self.chunk_size, softcap)
-            return total, keep.sum()
-        total = hidden.new_zeros((), dtype=torch.float32)
-        for start in range(0, targets.numel(), self.chunk_size):
-            piece = slice(start, start + self.chunk_size)
-            logits, _ = _chunk_logits(hidden[piece], head, softcap)
-            total = total + functional.cross_entropy(logits, targets[piece], reduction="sum")
-        return total, keep.sum()
+        rows = torch.arange(labels.shape[0], device=labels.device).repeat_interleave(labels.shape[1] - 1)
+        return hidden[keep], targets[keep], rows[keep]
+
+    def _token_nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Each labelled position's NLL (fp32), projected chunk by chunk."""
+        head, softcap = self._head()
+        pieces = [
+            functional.cross_entropy(
+                _chunk_logits(hidden[start : start + self.chunk_size], head, softcap)[0],
+                targets[start : start + self.chunk_size],
+                reduction="none",
+            )
+            for start in range(0, targets.numel(), self.chunk_size)
+        ]
+        return torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=torch.float32)

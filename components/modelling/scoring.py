@@ -54,23 +54,39 @@ def _reference_nll(
     template: PromptTemplate,
     questions: Questions,
     finetune: FinetuneConfig,
+    batch_size: int,
 ) -> dict[str, NllTotals]:
-    """Each question's reference-answer NLL, prompted exactly as in fine-tuning."""
+    """Each question's reference-answer NLL, prompted exactly as in fine-tuning.
+
+    Answers are scored `batch_size` at a time, in order of length and right-padded, so a batch
+    wastes little on padding; padding comes after every real token and changes no row's NLL.
+    """
     loss = CausalLMLoss(model, finetune.training.loss_chunk_size)
     device = next(model.parameters()).device
     totals: dict[str, NllTotals] = {question_id: NllTotals() for question_id in questions}
-    progress = Progress("scoring reference answers", sum(map(len, questions.values())), unit="answer")
+    examples = []
     for question_id, pairs in questions.items():
         for pair in pairs:
             prompt, answer = qa_example(pair, tokenizer, template, finetune.training.block_size)
-            if not answer:
-                continue
-            ids = torch.tensor([prompt + answer], device=device)
-            labels = torch.tensor([[IGNORE_INDEX] * len(prompt) + answer], device=device)
-            nll, tokens = loss(ids, labels)
-            scored_text = tokenizer.decode(answer, skip_special_tokens=True)
-            totals[question_id].add(float(nll), int(tokens), len(scored_text))
-            progress.advance(tokens=len(prompt) + len(answer))
+            if answer:
+                examples.append((question_id, prompt, answer))
+    examples.sort(key=lambda example: len(example[1]) + len(example[2]))
+    progress = Progress("scoring reference answers", len(examples), unit="answer")
+    for start in range(0, len(examples), batch_size):
+        batch = examples[start : start + batch_size]
+        width = max(len(prompt) + len(answer) for _, prompt, answer in batch)
+        ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, (_, prompt, answer) in enumerate(batch):
+            length = len(prompt) + len(answer)
+            ids[row, :length] = torch.tensor(prompt + answer)
+            labels[row, len(prompt) : length] = torch.tensor(answer)
+            mask[row, :length] = 1
+        nll, tokens = loss.per_row(ids.to(device), labels.to(device), mask.to(device))
+        for (question_id, _, answer), row_nll, row_tokens in zip(batch, nll.tolist(), tokens.tolist(), strict=True):
+            totals[question_id].add(row_nll, row_tokens, len(tokenizer.decode(answer, skip_special_tokens=True)))
+        progress.advance(len(batch), tokens=int(mask.sum()))
     return totals
 
 
@@ -84,7 +100,7 @@ def score_questions(
     batch_size: int,
 ) -> list[QuestionScore]:
     """One record per question, in the order given."""
-    nll = _reference_nll(model, tokenizer, template, questions, finetune)
+    nll = _reference_nll(model, tokenizer, template, questions, finetune, batch_size)
     asked = [Question(pairs[0].question, pairs[0].description, pairs[0].language) for pairs in questions.values()]
     generated = generate_answers(model, tokenizer, template, asked, generation, batch_size)
     return [

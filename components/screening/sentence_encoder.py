@@ -6,7 +6,6 @@ nothing is downloaded; it loads once per process, on first use. It stays frozen,
 the screener takes a minute and a message's embedding never depends on the labelled set.
 """
 
-import functools
 import threading
 from contextlib import nullcontext
 
@@ -32,18 +31,6 @@ def _model() -> tuple:
         return _loaded
 
 
-@functools.cache
-def native_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (AMX or AVX-512 BF16).
-
-    There bf16 embeds 1.75x faster than fp32 (cosine 0.99998 between the two); elsewhere (an
-    AVX2-only CPU, say) torch emulates bf16 and a screener trains many times slower than in fp32.
-    """
-    import torch
-
-    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-
-
 def embed(texts: list[str], max_batch_tokens: int = 4096) -> np.ndarray:
     """(texts, 384) mean-pooled, L2-normalised embeddings, in the order of `texts`.
 
@@ -52,6 +39,8 @@ def embed(texts: list[str], max_batch_tokens: int = 4096) -> np.ndarray:
     padded to the whole text's length would spend most of its time on padding.
     """
     import torch
+
+    from components.hardware import native_bf16
 
     tokenizer, model = _model()
     encoded = tokenizer(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]

@@ -1,10 +1,11 @@
-"""Dynamic batching for the service: concurrent requests share one decoding batch.
+"""Continuous batching for the service: a request joins the running decoding batch between steps.
 
-Requests wait in a bounded queue. One worker thread takes the first waiting request, waits up
-to `max_wait_ms` for more (up to `batching.batch_size`), and decodes them together with
-`generate.stream_answers`; each row keeps its own token limit, and its text streams back to its
-caller as it is released. A full queue refuses at once (`QueueFull`, which the service turns
-into 503 with Retry-After) instead of letting latency grow without bound.
+Requests wait in a bounded queue. One worker thread decodes a `DecodingBatch`: before each
+step it prefills whatever has arrived (up to `batching.batch_size` rows in all), and a row that
+ends leaves at once, so a request never waits for a whole batch to finish, and no row waits for
+the slowest. Each row keeps its own token limit, and its text streams back to its caller as it
+is released. A full queue refuses at once (`QueueFull`, which the service turns into 503 with
+Retry-After) instead of letting latency grow without bound.
 """
 
 import asyncio
@@ -12,7 +13,6 @@ import contextlib
 import logging
 import queue
 import threading
-import time
 from collections import Counter
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -21,7 +21,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from components.config import BatchingConfig, GenerationConfig
 from components.errors import PsyllmError
-from components.modelling.generate import stream_answers
+from components.modelling.decoding import DecodingBatch, Step
+from components.modelling.generate import AnswerText
 from components.modelling.prompt import PromptTemplate
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,12 @@ class QueueFull(PsyllmError):
         self.retry_after_s = retry_after_s
 
 
-@dataclass
+@dataclass(eq=False)  # a row of the decoding batch, known by identity
 class _Request:
     prompt_ids: list[int]
     max_new_tokens: int
     loop: asyncio.AbstractEventLoop
+    text: AnswerText
     pieces: asyncio.Queue[str | BaseException | None] = field(default_factory=asyncio.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -66,14 +68,16 @@ class GenerationQueue:
         self.model, self.tokenizer, self.template = model, tokenizer, template
         self.generation, self.batching = generation, batching
         self.waiting: queue.Queue[_Request] = queue.Queue(maxsize=batching.max_queue)
-        self.batch_sizes: Counter[int] = Counter()  # how many batches of each size were decoded
+        self.rows_per_step: Counter[int] = Counter()  # how many decoding steps ran with each number of rows
         self._closed = threading.Event()
         self._worker = threading.Thread(target=self._work, name="psyllm-generation", daemon=True)
         self._worker.start()
 
     def submit(self, prompt_ids: list[int], max_new_tokens: int) -> AsyncGenerator[str, None]:
         """Queue a prompt now (or raise QueueFull); iterate the result for its text pieces."""
-        request = _Request(prompt_ids, max_new_tokens, asyncio.get_running_loop())
+        request = _Request(
+            prompt_ids, max_new_tokens, asyncio.get_running_loop(), AnswerText(self.tokenizer, self.template)
+        )
         try:
             self.waiting.put_nowait(request)
         except queue.Full:
@@ -97,40 +101,50 @@ class GenerationQueue:
         self._closed.set()
         self._worker.join(timeout=30)
 
-    def _next_batch(self) -> list[_Request]:
-        try:
-            batch = [self.waiting.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        deadline = time.monotonic() + self.batching.max_wait_ms / 1000
-        while len(batch) < self.batching.batch_size:
-            try:
-                batch.append(self.waiting.get(timeout=max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
-                break
-        return [request for request in batch if not request.cancelled.is_set()]
+    def _joining(self, running: int) -> list[_Request]:
+        """The waiting requests that fit beside `running` rows; waits for one only when none is running."""
+        joining: list[_Request] = []
+        with contextlib.suppress(queue.Empty):
+            if not running:
+                joining.append(self.waiting.get(timeout=0.2))
+            while running + len(joining) < self.batching.batch_size:
+                joining.append(self.waiting.get_nowait())
+        return [request for request in joining if not request.cancelled.is_set()]
 
     def _work(self) -> None:
+        batch: DecodingBatch[_Request] = self._empty_batch()
         while not self._closed.is_set():
-            batch = self._next_batch()
-            if not batch:
-                continue
-            self.batch_sizes[len(batch)] += 1
+            joining = self._joining(len(batch))
             try:
-                self._decode(batch)
-            except Exception as failure:  # the callers get the error; the worker goes on
-                log.exception("decoding a batch of %d failed", len(batch))
-                for request in batch:
+                if joining:
+                    self._send(
+                        batch.add(
+                            joining, [r.prompt_ids for r in joining], [r.max_new_tokens for r in joining], _stopped
+                        )
+                    )
+                if batch:
+                    self.rows_per_step[len(batch)] += 1
+                    self._send(batch.step(_stopped))
+            except Exception as failure:  # the batch's callers get the error; the worker goes on with a new batch
+                log.exception("decoding a batch of %d rows failed", len(batch))
+                for request in {*batch.keys, *joining}:
                     request.send(failure)
-            else:
-                for request in batch:
-                    request.send(_END)
+                batch = self._empty_batch()
 
-    def _decode(self, batch: list[_Request]) -> None:
-        pieces = stream_answers(
-            self.model, self.tokenizer, self.template,
-            [request.prompt_ids for request in batch], [request.max_new_tokens for request in batch],
-            self.generation, cancelled=lambda row: batch[row].cancelled.is_set(),
-        )  # fmt: skip
-        for row, piece in pieces:
-            batch[row].send(piece)
+    def _empty_batch(self) -> DecodingBatch[_Request]:
+        return DecodingBatch(self.model, self.generation, self.tokenizer.pad_token_id, self.tokenizer.eos_token_id)
+
+    @staticmethod
+    def _send(step: Step[_Request]) -> None:
+        for request, token in step.emitted:
+            if piece := request.text.push(token):
+                request.send(piece)
+        for request in step.finished:
+            if piece := request.text.finish():
+                request.send(piece)
+            request.send(_END)
+
+
+def _stopped(request: _Request) -> bool:
+    """A row ends early once its answer is cut at a new question, or its caller has stopped listening."""
+    return request.text.cut or request.cancelled.is_set()

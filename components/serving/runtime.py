@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import torch
+
 from components import registry
 from components.config import CORPUS_FILE, ServeConfig, load_params
 from components.console.accounts import Accounts
@@ -22,6 +24,7 @@ from components.console.metrics import ConsoleMetrics
 from components.console.migrate import migrate
 from components.console.retrieval import ArticleIndex
 from components.errors import PsyllmError
+from components.hardware import inference_dtype
 from components.locations import (
     BENTO_BUILD_DIR,
     PARAMS_FILE,
@@ -73,7 +76,7 @@ def screener_folder(root: Path, environ: Mapping[str, str] = os.environ) -> Path
 def load_answerer(model: Path, screener: Path, config: ServeConfig, store: Store | None) -> Answerer:
     """The answerer over a model folder and a screener folder: what the service and the registered model run."""
     template, generation = PromptTemplate.load(model), load_generation(model)
-    weights, tokenizer = load_model(model)
+    weights, tokenizer = load_model(model, inference_dtype(torch.device("cpu")))
     return Answerer(
         weights, tokenizer, template, generation, Screener.load(screener), store, config, model_version(model)
     )

@@ -4,7 +4,8 @@ import torch
 from transformers import GenerationConfig as HfGenerationConfig
 
 from components.config import GenerationConfig
-from components.modelling.generate import AnswerText, Question, decode, generate_answers
+from components.modelling.decoding import DecodingBatch, decode
+from components.modelling.generate import AnswerText, Question, generate_answers
 from components.modelling.prompt import PromptTemplate, encode_prompt
 
 GREEDY = GenerationConfig(max_new_tokens=12, do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.1)
@@ -35,6 +36,32 @@ def test_decode_chooses_the_tokens_generate_chooses_with_left_padding(tiny_model
             ),
         )
         assert produced[row] == reference[0, len(prompt) :].tolist()
+
+
+def test_rows_that_join_a_running_batch_choose_the_tokens_they_would_alone(tiny_model, tiny_tokenizer):
+    ids = prompts(tiny_tokenizer)
+    alone = [
+        [token for emitted in decode(tiny_model, [prompt], [12], GREEDY, 0, -1) for _, token in emitted]
+        for prompt in ids
+    ]
+    batch = DecodingBatch(tiny_model, GREEDY, pad_token_id=0, eos_token_id=-1)
+    produced: dict[str, list[int]] = {"long": [], "short": [], "late": []}
+
+    def record(step):
+        for key, token in step.emitted:
+            produced[key].append(token)
+        return step.finished
+
+    record(batch.add(["short"], [ids[0]], [5], stopped=lambda key: False))
+    for _ in range(2):
+        record(batch.step(stopped=lambda key: False))
+    record(batch.add(["long", "late"], [ids[1], ids[2]], [12, 12], stopped=lambda key: False))  # wider prompts
+    finished = []
+    while batch:
+        finished += record(batch.step(stopped=lambda key: False))
+    assert finished == ["short", "long", "late"]  # the short row left first; the others decoded on without it
+    assert produced == {"short": alone[0][:5], "long": alone[1], "late": alone[2]}
+    assert batch.sequences.shape == (0, 0)  # an empty batch keeps nothing
 
 
 def test_each_row_keeps_its_own_limit_and_a_stopped_row_ends(tiny_model, tiny_tokenizer):

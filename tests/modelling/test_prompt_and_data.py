@@ -103,3 +103,22 @@ def test_chunked_loss_and_its_gradients_equal_the_full_logits_ones(tiny_tokenize
         assert torch.allclose(chunked[name].grad, parameter.grad, atol=1e-5, rtol=1e-4), name
     with torch.no_grad():  # evaluation scores the same loss without gradients
         assert torch.allclose(CausalLMLoss(chunked_model, chunk_size=7)(ids, labels, mask)[0], nll, atol=1e-4)
+
+
+def test_each_rows_nll_in_a_padded_batch_is_its_nll_alone(tiny_model, tiny_tokenizer):
+    """Evaluation scores answers in right-padded batches; padding must change no row's NLL or count."""
+    examples = qa_examples([PAIR, PAIR_ZH], tiny_tokenizer, PromptTemplate(max_description_tokens=64), 256, 1).examples
+    width = max(len(example["input_ids"]) for example in examples)
+    assert len({len(example["input_ids"]) for example in examples}) == 2  # one row really is padded
+    ids = torch.tensor([e["input_ids"] + [0] * (width - len(e["input_ids"])) for e in examples])
+    labels = torch.tensor([e["labels"] + [IGNORE_INDEX] * (width - len(e["labels"])) for e in examples])
+    mask = (torch.arange(width)[None, :] < torch.tensor([len(e["input_ids"]) for e in examples])[:, None]).long()
+    loss = CausalLMLoss(tiny_model, chunk_size=5)
+    nll, tokens = loss.per_row(ids, labels, mask)
+    for row, example in enumerate(examples):
+        alone = [torch.tensor([example["input_ids"]]), torch.tensor([example["labels"]])]
+        alone_nll, alone_tokens = loss.per_row(*alone, torch.ones_like(alone[0]))
+        assert int(tokens[row]) == int(alone_tokens[0]) > 0
+        assert torch.allclose(nll[row], alone_nll[0], rtol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(nll.sum(), loss(ids, labels, mask)[0], rtol=1e-5)  # the training loss's sum

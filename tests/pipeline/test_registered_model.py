@@ -8,9 +8,11 @@ import httpx
 import mlflow
 import pandas as pd
 import pytest
+import torch
 from mlflow.exceptions import MlflowException
 
 from components.config import load_params
+from components.hardware import inference_dtype
 from components.language import detect_language
 from components.modelling.base_model import load_model
 from components.modelling.generate import Question, generate_answers
@@ -43,7 +45,7 @@ def test_ordinary_questions_get_the_templated_prompts_continuation_and_nothing_e
     assert list(answers.columns) == ["answer", "level", "categories", "withheld"]
     assert answers["level"].tolist() == ["none", "none"] and not answers["withheld"].any()
     folder = smoke_project / "data/models/finetuned/pretrained"  # the registered challenger's weights
-    model, tokenizer = load_model(folder)
+    model, tokenizer = load_model(folder, inference_dtype(torch.device("cpu")))  # the precision both answer in
     questions = [Question(WORRY, "", "en"), Question(WORRY_ZH, "", "zh")]
     scored = generate_answers(model, tokenizer, PromptTemplate.load(folder), questions, load_generation(folder), 2)
     assert answers["answer"].tolist() == scored  # what evaluation measured: the one template, its decoding

@@ -1,4 +1,4 @@
-"""Dynamic batching: concurrent requests share decoding batches, keep their own limits, and a full queue refuses."""
+"""Continuous batching: requests join the running batch, keep their own limits, and a full queue refuses."""
 
 import asyncio
 
@@ -17,12 +17,12 @@ def tiny():
     return build_tiny(ARCHITECTURE, tokenizer, seed=0), tokenizer
 
 
-def queue_for(tiny, batch_size=4, max_wait_ms=200, max_queue=16):
+def queue_for(tiny, batch_size=4, max_queue=16):
     model, tokenizer = tiny
     generation = GenerationConfig(
         max_new_tokens=16, do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.1
     )
-    batching = BatchingConfig(batch_size=batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue, retry_after_s=3)
+    batching = BatchingConfig(batch_size=batch_size, max_queue=max_queue, retry_after_s=3)
     return GenerationQueue(model, tokenizer, PromptTemplate(max_description_tokens=64), generation, batching)
 
 
@@ -34,37 +34,46 @@ async def collect(pieces):
     return "".join([piece async for piece in pieces])
 
 
-def test_concurrent_requests_are_decoded_together_with_their_own_limits(tiny):
+def test_requests_join_the_running_batch_and_keep_their_own_limits(tiny):
     generator = queue_for(tiny)
     questions = ["How do I sleep?", "Why am I anxious before exams?", "Is therapy worth it?"]
+    limits = [16, 3, 8]
+    finished: list[int] = []
 
-    async def ask_all():
-        return await asyncio.gather(
-            *(collect(generator.submit(prompt(tiny, q), limit)) for q, limit in zip(questions, [3, 16, 8], strict=True))
-        )
+    async def answer(index, pieces):
+        text = await collect(pieces)
+        finished.append(index)
+        return text
 
-    together = asyncio.run(ask_all())
-    assert generator.batch_sizes == {3: 1}  # one batch of three
+    async def staggered():
+        first = generator.submit(prompt(tiny, questions[0]), limits[0])
+        while not generator.rows_per_step:  # the first request is decoding alone
+            await asyncio.sleep(0.001)
+        later = [generator.submit(prompt(tiny, q), limit) for q, limit in zip(questions[1:], limits[1:], strict=True)]
+        return await asyncio.gather(answer(0, first), *(answer(i + 1, p) for i, p in enumerate(later)))
+
+    together = asyncio.run(staggered())
+    assert max(generator.rows_per_step) == 3  # the later two joined the running row
+    assert finished.index(1) < finished.index(0)  # a short request did not wait for the long one to finish
 
     async def one_by_one():
         return [
-            await collect(generator.submit(prompt(tiny, q), limit))
-            for q, limit in zip(questions, [3, 16, 8], strict=True)
+            await collect(generator.submit(prompt(tiny, q), limit)) for q, limit in zip(questions, limits, strict=True)
         ]
 
     alone = asyncio.run(one_by_one())
 
     async def unlimited():
-        return await collect(generator.submit(prompt(tiny, questions[0]), 16))
+        return await collect(generator.submit(prompt(tiny, questions[1]), 16))
 
     longer = asyncio.run(unlimited())
     generator.close()
-    assert together == alone  # batching changes nothing in an answer
-    assert len(together[0]) < len(longer) and longer.startswith(together[0])  # row 0 stopped at its own limit
+    assert together == alone  # joining a running batch changes nothing in an answer
+    assert len(together[1]) < len(longer) and longer.startswith(together[1])  # row 1 stopped at its own limit
 
 
 def test_a_full_queue_refuses_at_once_with_a_retry_hint(tiny):
-    generator = queue_for(tiny, batch_size=1, max_wait_ms=0, max_queue=2)
+    generator = queue_for(tiny, batch_size=1, max_queue=2)
 
     async def flood():
         accepted, refused = [], []

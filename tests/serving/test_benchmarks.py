@@ -22,4 +22,6 @@ def test_the_http_benchmark_reports_each_client_count_against_plain_generate(smo
     assert 0 < report["new_tokens_per_answer"] <= 8
     most = report["levels"][-1]["requests_per_s"]
     assert report["serving_speedup"] == pytest.approx(most * report["baseline"]["seconds_per_answer"], rel=0.02)
+    same_precision = report["same_precision_generate"]["seconds_per_answer"]
+    assert report["speedup_over_same_precision_generate"] == pytest.approx(most * same_precision, rel=0.02)
     assert "| 2 |" in completed.stdout

@@ -17,7 +17,7 @@ def service(smoke_project, tmp_path_factory):
     folder = tmp_path_factory.mktemp("in-process")
     yaml = YAML()
     params = yaml.load((PROJECT_ROOT / "params.yaml").read_text())
-    params["serve"]["batching"].update(batch_size=1, max_wait_ms=0, max_queue=1)
+    params["serve"]["batching"].update(batch_size=1, max_queue=1)
     with (folder / "params.yaml").open("w") as handle:
         yaml.dump(params, handle)
     with pytest.MonkeyPatch.context() as patch:

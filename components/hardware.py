@@ -1,0 +1,29 @@
+"""Which number format the hardware computes fast, so inference uses bf16 only where it pays.
+
+On a CPU with bf16 units (AMX or AVX-512 BF16) or a CUDA GPU that supports it, bf16 inference
+runs 2-3x faster than fp32; elsewhere (an AVX2-only CPU, say) torch emulates bf16, many times
+slower than fp32. Training stays in fp32 on CPUs (bf16 did not speed up its steps there).
+"""
+
+import functools
+
+import torch
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX or AVX-512 BF16)."""
+    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+
+
+def inference_dtype(device: torch.device) -> torch.dtype:
+    """bf16 where `device` computes it in hardware, else fp32: what evaluation and serving decode in.
+
+    Both use it, so a served model answers in the precision it was evaluated in. On the default
+    champion (2-core EPYC with AVX-512 BF16, 20 benchmark questions per language) bf16 moved
+    reference perplexity by +0.14 % (en) and +0.05 % (zh) against fp32, scored reference answers
+    2.8x as fast and generated answers 3.4x as fast.
+    """
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if device.type == "cpu" and native_bf16() else torch.float32
