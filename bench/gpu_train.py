@@ -10,7 +10,8 @@ measured in the same run:
 - torch.compile, pure bf16 weights.
 Model FLOPs per token are 6 × parameters + 12 × layers × seq × (heads × head_dim)
 (the attention score and value products); MFU divides achieved FLOP/s by a peak measured
-here with a large bf16 matmul. Prints a table and writes bench/results/gpu_train.json.
+here with a large bf16 matmul. Prints a table and writes bench/results/gpu_train.json. Without
+a GPU it says so and exits 0.
 
     python bench/gpu_train.py [--seq 1024] [--batch 8] [--steps 12]
     python bench/gpu_train.py --tiny      # the same code on a CPU, with a tiny config, as a check
@@ -136,6 +137,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/gpu_train.json")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type != "cuda" and not args.tiny:
+        print("no GPU here: bench/gpu_train.py measures GPU training (use --tiny to check the script on a CPU)")
+        return
     config = Gemma3TextConfig(**(TINY if args.tiny else GEMMA3_270M))
     peak = peak_flops(device, torch.bfloat16 if device.type == "cuda" else torch.float32)
     results = []

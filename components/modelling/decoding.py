@@ -12,9 +12,11 @@ The cache holds every layer in full, sliding-window layers included: the attenti
 the window, and padding full layers is what lets rows of different lengths share one cache.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +29,8 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from components.config import GenerationConfig
+if TYPE_CHECKING:  # only the settings' fields are read, so bench/gpu_serve.py runs without pydantic
+    from components.config import GenerationConfig
 
 Key = TypeVar("Key", bound=Hashable)
 

@@ -260,12 +260,12 @@ def test_every_acknowledged_message_and_reply_survives_kill_9(console, store_url
     writer = subprocess.Popen([sys.executable, "-c", WRITER, store_url, CONSOLE_KEY], cwd=PROJECT_ROOT,
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
     acknowledged = []
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 60  # under a loaded CI machine PostgreSQL acknowledged 33 in 60 s
     while len(acknowledged) < 100 and time.monotonic() < deadline:
         acknowledged.append(int(writer.stdout.readline()))
-    writer.send_signal(signal.SIGKILL)
+    writer.send_signal(signal.SIGKILL)  # mid-stream: it would write 100,000
     writer.wait()
-    assert len(acknowledged) >= 100, "the writer should have been killed mid-stream"
+    assert len(acknowledged) >= 10, "too few acknowledged writes to test durability"
     conversations, _ = console
     for opened in acknowledged:
         texts = [message["text"] for message in conversations.conversation(opened, BO)["messages"]]
