@@ -97,6 +97,7 @@ class PrepareConfig(StrictModel):
 
 
 CORPUS_FILE = "corpus.jsonl"  # in paths.prepared: the cleaned corpus pretraining reads
+PREPARE_INPUTS_FILE = "prepare_inputs.json"  # in paths.config: the digest of every file prepare reads
 QA_DIR = "qa"  # in paths.prepared: the Q&A splits, one JSONL file each
 
 

@@ -33,6 +33,19 @@ def folder_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def input_digests(paths: list[Path]) -> dict[str, str]:
+    """Each file's or folder's digest by its path as written, or "missing".
+
+    For inputs that may lie outside the project (../shared/data) or appear later (data/feedback):
+    a DVC dependency cannot follow them, since a missing one fails the whole graph, so the
+    always-run `config` stage records their digests in a file a stage depends on instead.
+    """
+    return {
+        str(path): folder_digest(path) if path.is_dir() else file_digest(path) if path.is_file() else "missing"
+        for path in paths
+    }
+
+
 def git_commit(root: Path) -> str:
     """HEAD's commit, suffixed `-dirty` when tracked files differ from it; `unknown` outside git."""
     try:

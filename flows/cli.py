@@ -41,11 +41,17 @@ log = logging.getLogger("psyllm")
 def config(
     profile: Annotated[str | None, typer.Option(help="The profile (default: the active one).")] = None,
     write: Annotated[
-        bool, typer.Option(help="Write each section to paths.config/<section>.json instead (the DVC stage `config`).")
+        bool,
+        typer.Option(
+            help="Write each section to paths.config/<section>.json, and the digests of prepare's input files, "
+            "instead (the DVC stage `config`)."
+        ),
     ] = False,
 ) -> None:
     """Print a profile's effective settings: params.yaml's defaults with that profile's changes."""
-    from components.config import profile_yaml, write_sections
+    from components.config import PREPARE_INPUTS_FILE, profile_yaml, write_sections
+    from components.jsonl import write_json
+    from components.lineage import input_digests
 
     params = load_params()
     name = profile or params.profile
@@ -53,8 +59,12 @@ def config(
         typer.echo(profile_yaml(params, name), nl=False)
         return
     params.check_profile_name(name)
+    prepare = params.profiles[name].prepare
     written = write_sections(params.profiles[name], params.paths.config)
-    typer.echo(f"config: profile {name}; {len(written)} sections in {params.paths.config}/")
+    inputs = input_digests([*prepare.qa_sources, *(corpus_file.path for corpus_file in prepare.corpus_files)])
+    write_json(params.paths.config / PREPARE_INPUTS_FILE, inputs)
+    missing = "".join(f"; {path} is missing" for path, digest in inputs.items() if digest == "missing")
+    typer.echo(f"config: profile {name}; {len(written)} sections in {params.paths.config}/{missing}")
 
 
 @app.command()

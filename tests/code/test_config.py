@@ -200,7 +200,10 @@ def test_psyllm_config_prints_each_profile_and_writes_the_active_ones_sections(t
     written = subprocess.run([str(BIN / "psyllm"), "config", "--write"], cwd=tmp_path, capture_output=True, text=True)
     assert written.returncode == 0, written.stderr
     folder = tmp_path / params.paths.config
-    assert sorted(path.stem for path in folder.glob("*.json")) == sorted(Profile.model_fields)
+    assert sorted(path.stem for path in folder.glob("*.json")) == sorted([*Profile.model_fields, "prepare_inputs"])
+    inputs = json.loads((folder / "prepare_inputs.json").read_text())  # no Q&A files beside this params.yaml
+    assert inputs == {str(path): "missing" for path in params.active().prepare.qa_sources}
+    assert f"{params.active().prepare.qa_sources[0]} is missing" in written.stdout
     assert json.loads((folder / "pretrain.json").read_text()) == params.active().pretrain.model_dump(mode="json")
 
 

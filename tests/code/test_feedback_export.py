@@ -2,6 +2,7 @@
 questions go to review, what is never exported, and the pairs read back by the loader `prepare` uses."""
 
 import json
+import shutil
 
 import pytest
 
@@ -83,3 +84,11 @@ def test_the_cli_exports_into_a_dvc_tracked_folder(store_url, tmp_path):
     assert "export-feedback: 1 pairs (0 from counsellors), 1 questions for review in data/feedback/" in exported.stdout
     assert "counsellors' answers not exported: set PSYLLM_CONSOLE_KEY" in exported.stdout
     assert (project / "data/feedback.dvc").is_file() and "/feedback" in (project / "data/.gitignore").read_text()
+
+
+def test_outside_a_dvc_project_the_export_is_written_and_said_to_be_unversioned(store_url, tmp_path):
+    shutil.copy(PROJECT_ROOT / "params.yaml", tmp_path / "params.yaml")
+    exported = run(tmp_path, str(BIN / "psyllm"), "export-feedback", "--store", store_url, "--out", "exported")
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    assert "not a DVC project here, so this export is not versioned" in exported.stdout
+    assert len(load_qa(tmp_path / "exported/pairs.jsonl")) == 1 and not (tmp_path / "exported.dvc").exists()

@@ -20,9 +20,10 @@ def test_smoke_run_produces_every_output(smoke_project):
 
 
 def test_status_is_clean_but_the_crawl_and_profile_is_tracked(smoke_project):
-    """Only the crawl and the benchmark are stale after a run: both reread their sources on every run."""
+    """Only config, the crawl and the benchmark are stale after a run: they reread their inputs on every run."""
     status = run(smoke_project, str(BIN / "dvc"), "status", "--json")
-    assert json.loads(status.stdout) == {"crawl": ["always changed"], "benchmark": ["always changed"]}
+    always = ["always changed"]
+    assert json.loads(status.stdout) == {"config": always, "crawl": always, "benchmark": always}
     lock = (smoke_project / "dvc.lock").read_text()
     assert "profile: smoke" in lock
 
@@ -38,10 +39,30 @@ def test_a_stage_is_stale_only_when_a_setting_it_reads_changes(smoke_project, tm
         status = run(project, str(BIN / "dvc"), "status", "--json")
         return set(json.loads(status.stdout))
 
+    always = {"config", "crawl", "benchmark"}
     # Another profile's model and training: nothing the smoke pipeline reads.
-    assert stale_after({"model": {"seed": 7}, "training": {"max_steps": 5}}, "paper") == {"crawl", "benchmark"}
+    assert stale_after({"model": {"seed": 7}, "training": {"max_steps": 5}}, "paper") == always
     # The active profile's fine-tune: fine-tune and the evaluation that reads its settings, not pretrain.
-    assert stale_after({"finetune": {"patience": 5}}, "smoke") == {"crawl", "benchmark", "finetune", "evaluate"}
+    assert stale_after({"finetune": {"patience": 5}}, "smoke") == always | {"finetune", "evaluate"}
+
+
+def test_prepare_is_stale_when_a_qa_source_outside_the_graph_changes(smoke_project, tmp_path):
+    """Exported feedback (or ../shared/data) is no DVC dependency, yet a change to it must rerun prepare."""
+    project = copy_project(smoke_project, tmp_path / "project")
+    feedback = project / "data/feedback/pairs.jsonl"
+    feedback.parent.mkdir(parents=True)
+    sample = (project / "data/sample_qa/en.jsonl").read_text(encoding="utf-8").splitlines()
+    feedback.write_text(sample[0] + "\n", encoding="utf-8")
+    sources = ["data/sample_qa/en.jsonl", "data/sample_qa/zh.jsonl", "data/feedback/pairs.jsonl"]
+    change_profile(project, "smoke", {"prepare": {"qa_sources": sources}})
+    for command in (("repro", "--single-item", "config"), ("commit", "--force", "prepare")):
+        completed = run(project, str(BIN / "dvc"), *command)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "prepare" not in json.loads(run(project, str(BIN / "dvc"), "status", "--json").stdout)
+    feedback.write_text(sample[0] + "\n" + sample[1] + "\n", encoding="utf-8")  # a new export, same path
+    resolved = run(project, str(BIN / "dvc"), "repro", "--single-item", "config")
+    assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+    assert "prepare" in json.loads(run(project, str(BIN / "dvc"), "status", "--json").stdout)
 
 
 def test_user_errors_are_one_clear_line_without_traceback(tmp_path):
