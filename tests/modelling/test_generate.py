@@ -1,6 +1,9 @@
 """The one decoding loop: same tokens as Hugging Face's `generate`, per-row limits, and streamable text."""
 
+import copy
+
 import torch
+from transformers import Gemma3ForCausalLM
 from transformers import GenerationConfig as HfGenerationConfig
 
 from components.config import GenerationConfig
@@ -118,3 +121,31 @@ def test_generate_answers_is_the_streamed_text(tiny_model, tiny_tokenizer):
         ]
         streamed.append("".join(pieces) + text.finish())
     assert answers == streamed
+
+
+def test_sliding_window_layers_attend_as_in_generate_when_prompts_outrun_the_window(tiny_model, tiny_tokenizer):
+    """The batch keeps every layer in full and lets the mask apply the window; `generate` keeps a sliding cache."""
+    config = copy.deepcopy(tiny_model.config)
+    config.sliding_window = 8  # shorter than every prompt, so the window really cuts
+    torch.manual_seed(0)
+    windowed = Gemma3ForCausalLM(config).eval()
+    assert "sliding_attention" in config.layer_types
+    ids = prompts(tiny_tokenizer)
+    assert min(map(len, ids)) > 2 * config.sliding_window
+    batch = DecodingBatch(windowed, GREEDY, pad_token_id=0, eos_token_id=-1)
+    produced: dict[int, list[int]] = {row: [] for row in range(len(ids))}
+    steps = [batch.add([0], [ids[0]], [12], lambda key: False), batch.step(lambda key: False)]
+    steps.append(batch.add([1, 2], ids[1:], [12, 12], lambda key: False))  # joins with other widths
+    while batch:
+        steps.append(batch.step(lambda key: False))
+    for step in steps:
+        for row, token in step.emitted:
+            produced[row].append(token)
+    for row, prompt in enumerate(ids):
+        reference = windowed.generate(
+            input_ids=torch.tensor([prompt]),
+            generation_config=HfGenerationConfig(
+                max_new_tokens=12, do_sample=False, repetition_penalty=1.1, pad_token_id=0, eos_token_id=None
+            ),
+        )
+        assert produced[row] == reference[0, len(prompt) :].tolist()
