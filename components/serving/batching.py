@@ -98,6 +98,7 @@ class GenerationQueue:
         return self._worker.is_alive() and not self._closed.is_set()
 
     def close(self) -> None:
+        """Take no more requests; the answers already decoding finish first (for up to 30 s)."""
         self._closed.set()
         self._worker.join(timeout=30)
 
@@ -113,8 +114,8 @@ class GenerationQueue:
 
     def _work(self) -> None:
         batch: DecodingBatch[_Request] = self._empty_batch()
-        while not self._closed.is_set():
-            joining = self._joining(len(batch))
+        while not self._closed.is_set() or batch:
+            joining = [] if self._closed.is_set() else self._joining(len(batch))
             try:
                 if joining:
                     self._send(

@@ -105,3 +105,29 @@ def test_a_caller_that_stops_listening_frees_its_row(tiny):
     assert generator.alive()
     generator.close()
     assert not generator.alive()
+
+
+def test_closing_lets_the_answers_already_decoding_finish(tiny):
+    def answer_alone(limit):
+        generator = queue_for(tiny)
+
+        async def ask():
+            return await collect(generator.submit(prompt(tiny, "How do I sleep?"), limit))
+
+        text = asyncio.run(ask())
+        generator.close()
+        return text
+
+    generator = queue_for(tiny)
+
+    async def close_mid_answer():
+        pieces = generator.submit(prompt(tiny, "How do I sleep?"), 200)
+        while not generator.rows_per_step:  # decoding has started
+            await asyncio.sleep(0.001)
+        closing = asyncio.get_running_loop().run_in_executor(None, generator.close)
+        text = await asyncio.wait_for(collect(pieces), timeout=30)
+        await closing
+        return text
+
+    assert asyncio.run(close_mid_answer()) == answer_alone(200)
+    assert not generator.alive() and sum(generator.rows_per_step.values()) > 1
