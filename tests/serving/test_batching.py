@@ -36,8 +36,9 @@ async def collect(pieces):
 
 def test_requests_join_the_running_batch_and_keep_their_own_limits(tiny):
     generator = queue_for(tiny)
-    questions = ["How do I sleep?", "Why am I anxious before exams?", "Is therapy worth it?"]
-    limits = [16, 3, 8]
+    # The first runs on (no EOS within 120 tokens of this tiny model), so the others join it mid-answer.
+    questions = ["Is therapy worth it?", "How do I sleep?", "Why am I anxious before exams?"]
+    limits = [120, 3, 8]
     finished: list[int] = []
 
     async def answer(index, pieces):
@@ -112,7 +113,7 @@ def test_closing_lets_the_answers_already_decoding_finish(tiny):
         generator = queue_for(tiny)
 
         async def ask():
-            return await collect(generator.submit(prompt(tiny, "How do I sleep?"), limit))
+            return await collect(generator.submit(prompt(tiny, "Is therapy worth it?"), limit))
 
         text = asyncio.run(ask())
         generator.close()
@@ -121,7 +122,7 @@ def test_closing_lets_the_answers_already_decoding_finish(tiny):
     generator = queue_for(tiny)
 
     async def close_mid_answer():
-        pieces = generator.submit(prompt(tiny, "How do I sleep?"), 200)
+        pieces = generator.submit(prompt(tiny, "Is therapy worth it?"), 120)  # no EOS within 120 tokens
         while not generator.rows_per_step:  # decoding has started
             await asyncio.sleep(0.001)
         closing = asyncio.get_running_loop().run_in_executor(None, generator.close)
@@ -129,5 +130,5 @@ def test_closing_lets_the_answers_already_decoding_finish(tiny):
         await closing
         return text
 
-    assert asyncio.run(close_mid_answer()) == answer_alone(200)
+    assert asyncio.run(close_mid_answer()) == answer_alone(120)
     assert not generator.alive() and sum(generator.rows_per_step.values()) > 1
