@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from gpu_train import GEMMA3_270M, TINY, synchronize  # noqa: E402
+from gpu_train import GEMMA3_270M, TINY, bench_device, synchronize  # noqa: E402
 
 from components.modelling.decoding import DecodingBatch  # noqa: E402
 
@@ -88,9 +88,8 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny config (a CPU check of this script)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/gpu_serve.json")
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type != "cuda" and not args.tiny:
-        print("no GPU here: bench/gpu_serve.py measures GPU decoding (use --tiny to check the script on a CPU)")
+    device = bench_device(args.tiny, "bench/gpu_serve.py measures GPU decoding")
+    if device is None:
         return
     torch.manual_seed(0)
     config = Gemma3TextConfig(**(TINY if args.tiny else GEMMA3_270M))

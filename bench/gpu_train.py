@@ -74,6 +74,16 @@ def peak_flops(device: torch.device, dtype: torch.dtype) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - started)
 
 
+def bench_device(tiny: bool, what: str) -> torch.device | None:
+    """The GPU; the CPU for a `--tiny` check; None (having said why) when there is no GPU for a full run."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if tiny:
+        return torch.device("cpu")
+    print(f"no GPU here: {what} (use --tiny to check the script on a CPU)")
+    return None
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -136,9 +146,8 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny config (a CPU check of this script)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/gpu_train.json")
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type != "cuda" and not args.tiny:
-        print("no GPU here: bench/gpu_train.py measures GPU training (use --tiny to check the script on a CPU)")
+    device = bench_device(args.tiny, "bench/gpu_train.py measures GPU training")
+    if device is None:
         return
     config = Gemma3TextConfig(**(TINY if args.tiny else GEMMA3_270M))
     peak = peak_flops(device, torch.bfloat16 if device.type == "cuda" else torch.float32)

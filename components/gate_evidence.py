@@ -17,11 +17,10 @@ from components import registry
 from components.benchmark import load_benchmark
 from components.config import Params, Profile
 from components.errors import PsyllmError
-from components.hardware import inference_dtype
 from components.human_eval import NotComputable, blind_comparison
 from components.jsonl import read_jsonl, write_jsonl
 from components.lineage import folder_digest
-from components.modelling.evaluate import evaluation_sets, read_records, score_model, scoring_device
+from components.modelling.evaluate import evaluation_sets, read_records, score_model, scoring_precision
 from components.modelling.prompt import PromptTemplate
 from components.modelling.scoring import Questions, QuestionScore, compare
 from components.promotion import Evidence, HumanEvidence
@@ -49,7 +48,7 @@ def _questions_key(questions: Questions, profile: Profile) -> str:
         "block_size": profile.finetune.training.block_size,
         "generation": profile.generation.model_dump(),
         "batch_size": profile.evaluate.batch_size,
-        "dtype": str(inference_dtype(scoring_device())),
+        "dtype": scoring_precision(),
     }
     return hashlib.sha256(json.dumps(described, ensure_ascii=False).encode("utf-8")).hexdigest()
 

@@ -156,6 +156,11 @@ def scoring_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def scoring_precision() -> str:
+    """The precision `score_model` loads models in here ('bfloat16' or 'float32'), recorded with its scores."""
+    return str(inference_dtype(scoring_device())).removeprefix("torch.")
+
+
 def score_model(
     source: str, template: PromptTemplate, sets: dict[str, Questions], profile: Profile
 ) -> dict[str, list[QuestionScore]]:
@@ -206,7 +211,7 @@ def run(profile: Profile, paths: Paths) -> ModelEvaluation:
         "generation": {
             **generation.model_dump(),
             "batch_size": config.batch_size,
-            "dtype": str(inference_dtype(scoring_device())).removeprefix("torch."),
+            "dtype": scoring_precision(),
         },
         "questions": len(test_split),
         "answers": sum(len(pairs) for pairs in test_split.values()),
