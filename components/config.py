@@ -247,6 +247,7 @@ class FinetuneConfig(StrictModel):
     """
 
     starts: list[Literal["pretrained", "base"]]
+    balance_languages: bool
     max_description_tokens: Positive
     min_answer_tokens: Positive
     eval_every: Positive

@@ -8,6 +8,7 @@ tokens carry labels. Truncation policy, in order: the description is cut to
 with fewer than `min_answer_tokens` answer tokens is dropped and counted.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class QAExamples:
     """Encoded fine-tuning examples and how many pairs the truncation policy dropped."""
 
     examples: list[Example]
+    languages: list[str]  # each example's language, in the order of `examples`
     dropped: int
 
 
@@ -74,11 +76,28 @@ def qa_examples(
     min_answer_tokens: int,
 ) -> QAExamples:
     """Fine-tuning examples with the loss on answer tokens only."""
-    examples, dropped = [], 0
+    examples, languages, dropped = [], [], 0
     for pair in pairs:
         prompt, answer = qa_example(pair, tokenizer, template, block_size)
         if len(answer) < min_answer_tokens:
             dropped += 1
             continue
         examples.append({"input_ids": prompt + answer, "labels": [IGNORE_INDEX] * len(prompt) + answer})
-    return QAExamples(examples=examples, dropped=dropped)
+        languages.append(pair.language)
+    return QAExamples(examples=examples, languages=languages, dropped=dropped)
+
+
+def balanced_by_language(encoded: QAExamples) -> list[Example]:
+    """Every language's examples, the smaller languages' repeated in turn up to the largest one's count.
+
+    Real Q&A sources differ in size by an order of magnitude (CPsyCoun's dialogues give about
+    21,000 Chinese pairs, CounselChat about 1,600 English answers), and a fine-tune of a few
+    hundred steps reads a small sample of them: drawn as they come, nearly every step would be
+    Chinese. Repeating the smaller languages keeps every pair and evens the mix each step
+    expects; the loop's per-epoch shuffle spreads the repeats.
+    """
+    by_language: dict[str, list[Example]] = defaultdict(list)
+    for example, language in zip(encoded.examples, encoded.languages, strict=True):
+        by_language[language].append(example)
+    largest = max((len(group) for group in by_language.values()), default=0)
+    return [group[index % len(group)] for _, group in sorted(by_language.items()) for index in range(largest)]

@@ -18,7 +18,7 @@ from components.config import FinetuneConfig, GenerationConfig, Paths, Profile
 from components.errors import PsyllmError
 from components.modelling.adapters import apply_adapter, merged
 from components.modelling.base_model import context_length, load_model, save_model, step_base, use_cpu_threads
-from components.modelling.data import qa_examples
+from components.modelling.data import balanced_by_language, qa_examples
 from components.modelling.prompt import PromptTemplate
 from components.modelling.stored_generation import save_generation
 from components.modelling.train_loop import Example, mean_loss, placement, train
@@ -40,7 +40,11 @@ def prompt_template(config: FinetuneConfig) -> PromptTemplate:
 def encoded_split(
     qa_dir: Path, split: str, tokenizer: PreTrainedTokenizerBase, config: FinetuneConfig
 ) -> list[Example]:
-    """One Q&A split as the step trains or validates on it, or a clear error when nothing fits."""
+    """One Q&A split as the step trains or validates on it, or a clear error when nothing fits.
+
+    With `balance_languages`, the train split's languages are evened out (`balanced_by_language`);
+    validation stays as drawn, so its loss keeps meaning the same thing from run to run.
+    """
     encoded = qa_examples(
         load_qa(qa_dir / f"{split}.jsonl"),
         tokenizer,
@@ -50,6 +54,8 @@ def encoded_split(
     )
     if not encoded.examples:
         raise PsyllmError(f"{qa_dir / split}.jsonl: no usable Q&A pairs (dropped {encoded.dropped} as too long)")
+    if split == "train" and config.balance_languages:
+        return balanced_by_language(encoded)
     return encoded.examples
 
 

@@ -5,7 +5,7 @@ import torch
 
 from components.config import GenerationConfig
 from components.modelling.base_model import build_tiny
-from components.modelling.data import qa_example, qa_examples
+from components.modelling.data import balanced_by_language, qa_example, qa_examples
 from components.modelling.generate import Question, generate_answers
 from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
 from components.modelling.prompt import PromptTemplate, encode_prompt
@@ -53,6 +53,19 @@ def test_truncation_cuts_description_then_answer_then_drops(tiny_tokenizer):
     assert answer[-1] != tiny_tokenizer.eos_token_id
     dropped = qa_examples([long], tiny_tokenizer, template, 200, min_answer_tokens=500)
     assert dropped.examples == [] and dropped.dropped == 1
+
+
+def test_balancing_repeats_the_smaller_languages_pairs_up_to_the_largest_ones_count(tiny_tokenizer):
+    template = PromptTemplate(max_description_tokens=64)
+    english = [QAPair(f"e{n}", f"Question {n}?", "", f"Answer number {n}.", "en", "test") for n in range(7)]
+    chinese = [QAPair(f"z{n}", f"问题{n}？", "", f"回答{n}。", "zh", "test") for n in range(2)]
+    encoded = qa_examples(english + chinese, tiny_tokenizer, template, 256, 1)
+    assert encoded.languages == ["en"] * 7 + ["zh"] * 2
+    balanced = balanced_by_language(encoded)
+    assert len(balanced) == 14
+    assert balanced[:7] == encoded.examples[:7]  # every English pair once
+    assert balanced[7:] == [encoded.examples[7], encoded.examples[8]] * 3 + [encoded.examples[7]]
+    assert balanced_by_language(qa_examples(english, tiny_tokenizer, template, 256, 1)) == encoded.examples[:7]
 
 
 def test_generation_reads_exactly_the_finetuning_prompt(tiny_model, tiny_tokenizer):
