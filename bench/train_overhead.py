@@ -157,7 +157,9 @@ def measure(profile: Profile, paths: Paths, scratch: Path, steps: int, warmup: i
             "finetune",
             lambda: finetune.run(profile, paths)["base"].training.history,
             source,
-            lambda tokenizer: finetune.encoded_split(paths.qa, "train", tokenizer, profile.finetune),
+            lambda tokenizer: finetune.training_examples(
+                finetune.encoded_split(paths.qa, "train", tokenizer, profile.finetune), profile.finetune
+            ),
             profile.finetune.training,
             steps,
             warmup,

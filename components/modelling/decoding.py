@@ -7,6 +7,9 @@ stacked under the running rows; a row that ends leaves at once, and columns that
 padding are dropped. So the service decodes continuously (a request need not wait for a batch
 to finish, and no row waits for the slowest one), and evaluation, whose rows all join at once,
 runs the same loop. Each row keeps its own position ids, so padding changes no row's tokens.
+A prefill computes the output layer for each row's last position only: every running row waits
+for it, and over all prompt positions the 262k-way output layer made a 4-row prefill of 51-token
+prompts 2.7 times as slow (309 against 114 ms, Gemma 3 270M in bf16 on 2 cores).
 
 The cache holds every layer in full, sliding-window layers included: the attention mask applies
 the window, and padding full layers is what lets rows of different lengths share one cache.
@@ -105,7 +108,7 @@ class DecodingBatch(Generic[Key]):
         cache = DynamicCache()
         output = self.model(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache,
-            use_cache=True, cache_position=torch.arange(width, device=self.device),
+            use_cache=True, cache_position=torch.arange(width, device=self.device), logits_to_keep=1,
         )  # fmt: skip
         chosen = self._choose(input_ids, output.logits[:, -1, :])
         self._stack(cache, input_ids, attention_mask, position_ids[:, -1] + 1)

@@ -18,7 +18,7 @@ from components.config import FinetuneConfig, GenerationConfig, Paths, Profile
 from components.errors import PsyllmError
 from components.modelling.adapters import apply_adapter, merged
 from components.modelling.base_model import context_length, load_model, save_model, step_base, use_cpu_threads
-from components.modelling.data import balanced_by_language, qa_examples
+from components.modelling.data import QAExamples, balanced_by_language, qa_examples
 from components.modelling.prompt import PromptTemplate
 from components.modelling.stored_generation import save_generation
 from components.modelling.train_loop import Example, mean_loss, placement, train
@@ -37,14 +37,8 @@ def prompt_template(config: FinetuneConfig) -> PromptTemplate:
     return PromptTemplate(max_description_tokens=config.max_description_tokens)
 
 
-def encoded_split(
-    qa_dir: Path, split: str, tokenizer: PreTrainedTokenizerBase, config: FinetuneConfig
-) -> list[Example]:
-    """One Q&A split as the step trains or validates on it, or a clear error when nothing fits.
-
-    With `balance_languages`, the train split's languages are evened out (`balanced_by_language`);
-    validation stays as drawn, so its loss keeps meaning the same thing from run to run.
-    """
+def encoded_split(qa_dir: Path, split: str, tokenizer: PreTrainedTokenizerBase, config: FinetuneConfig) -> QAExamples:
+    """One Q&A split's distinct encoded pairs, or a clear error when nothing fits."""
     encoded = qa_examples(
         load_qa(qa_dir / f"{split}.jsonl"),
         tokenizer,
@@ -54,9 +48,18 @@ def encoded_split(
     )
     if not encoded.examples:
         raise PsyllmError(f"{qa_dir / split}.jsonl: no usable Q&A pairs (dropped {encoded.dropped} as too long)")
-    if split == "train" and config.balance_languages:
-        return balanced_by_language(encoded)
-    return encoded.examples
+    return encoded
+
+
+def training_examples(train_split: QAExamples, config: FinetuneConfig) -> list[Example]:
+    """What the loop trains on: with `balance_languages`, the languages evened out by repeats.
+
+    Only the train split is balanced; validation stays as drawn, so its loss keeps meaning the
+    same thing from run to run. Records count the distinct pairs, not the repeats.
+    """
+    if config.balance_languages:
+        return balanced_by_language(train_split)
+    return train_split.examples
 
 
 def run_one(
@@ -72,8 +75,9 @@ def run_one(
     model, tokenizer = load_model(source)
     training = config.training
     check_block_size(training, context_length(model), "finetune.training")
-    train_examples = encoded_split(qa_dir, "train", tokenizer, config)
-    validation_examples = encoded_split(qa_dir, "validation", tokenizer, config)
+    train_split = encoded_split(qa_dir, "train", tokenizer, config)
+    train_examples = training_examples(train_split, config)
+    validation_examples = encoded_split(qa_dir, "validation", tokenizer, config).examples
     trainable = apply_adapter(model, training.adapter, "finetune.training.adapter")
 
     def validate(current: nn.Module) -> float:
@@ -98,8 +102,8 @@ def run_one(
         save_model(merged(trainable), tokenizer, out)
         prompt_template(config).save(out)
         save_generation(generation, out)
-        write_training_record(out, source, result, len(train_examples))
-    return StepResult(folder=out, base=source, training=result, examples=len(train_examples))
+        write_training_record(out, source, result, len(train_split.examples))
+    return StepResult(folder=out, base=source, training=result, examples=len(train_split.examples))
 
 
 def run(profile: Profile, paths: Paths) -> dict[str, StepResult]:

@@ -1,11 +1,15 @@
 """The one prompt template and the answer-only loss mask, as finetune, evaluate and generate use them."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from components.config import GenerationConfig
+from components.config import GenerationConfig, load_params
+from components.jsonl import write_jsonl
 from components.modelling.base_model import build_tiny
 from components.modelling.data import balanced_by_language, qa_example, qa_examples
+from components.modelling.finetune import encoded_split, training_examples
 from components.modelling.generate import Question, generate_answers
 from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
 from components.modelling.prompt import PromptTemplate, encode_prompt
@@ -66,6 +70,18 @@ def test_balancing_repeats_the_smaller_languages_pairs_up_to_the_largest_ones_co
     assert balanced[:7] == encoded.examples[:7]  # every English pair once
     assert balanced[7:] == [encoded.examples[7], encoded.examples[8]] * 3 + [encoded.examples[7]]
     assert balanced_by_language(qa_examples(english, tiny_tokenizer, template, 256, 1)) == encoded.examples[:7]
+
+
+def test_the_train_split_counts_distinct_pairs_and_balances_only_what_the_loop_reads(tmp_path, tiny_tokenizer):
+    english = [QAPair(f"e{n}", f"Question {n}?", "", f"Answer number {n}. " * 10, "en", "test") for n in range(7)]
+    chinese = [QAPair(f"z{n}", f"问题{n}？", "", f"回答{n}。" * 10, "zh", "test") for n in range(2)]
+    write_jsonl(tmp_path / "train.jsonl", [pair.as_record() for pair in english + chinese])
+    real = load_params(Path("params.yaml")).profiles["real"].finetune
+    train_split = encoded_split(tmp_path, "train", tiny_tokenizer, real)
+    assert len(train_split.examples) == 9  # what the step reports
+    assert len(training_examples(train_split, real)) == 14  # what the loop reads
+    unbalanced = real.model_copy(update={"balance_languages": False})
+    assert training_examples(train_split, unbalanced) == train_split.examples
 
 
 def test_generation_reads_exactly_the_finetuning_prompt(tiny_model, tiny_tokenizer):
