@@ -1,12 +1,11 @@
 """The one prompt template and the answer-only loss mask, as finetune, evaluate and generate use them."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from components.config import GenerationConfig, load_params
 from components.jsonl import write_jsonl
+from components.locations import PARAMS_FILE
 from components.modelling.base_model import build_tiny
 from components.modelling.data import balanced_by_language, qa_example, qa_examples
 from components.modelling.finetune import encoded_split, training_examples
@@ -14,6 +13,7 @@ from components.modelling.generate import Question, generate_answers
 from components.modelling.loss import IGNORE_INDEX, CausalLMLoss
 from components.modelling.prompt import PromptTemplate, encode_prompt
 from components.qa_data import QAPair
+from tests.conftest import PROJECT_ROOT
 from tests.modelling.conftest import ARCHITECTURE
 
 PAIR = QAPair(
@@ -76,7 +76,7 @@ def test_the_train_split_counts_distinct_pairs_and_balances_only_what_the_loop_r
     english = [QAPair(f"e{n}", f"Question {n}?", "", f"Answer number {n}. " * 10, "en", "test") for n in range(7)]
     chinese = [QAPair(f"z{n}", f"问题{n}？", "", f"回答{n}。" * 10, "zh", "test") for n in range(2)]
     write_jsonl(tmp_path / "train.jsonl", [pair.as_record() for pair in english + chinese])
-    real = load_params(Path("params.yaml")).profiles["real"].finetune
+    real = load_params(PROJECT_ROOT / PARAMS_FILE).profiles["real"].finetune
     train_split = encoded_split(tmp_path, "train", tiny_tokenizer, real)
     assert len(train_split.examples) == 9  # what the step reports
     assert len(training_examples(train_split, real)) == 14  # what the loop reads
