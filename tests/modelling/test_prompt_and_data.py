@@ -76,11 +76,12 @@ def test_the_train_split_counts_distinct_pairs_and_balances_only_what_the_loop_r
     english = [QAPair(f"e{n}", f"Question {n}?", "", f"Answer number {n}. " * 10, "en", "test") for n in range(7)]
     chinese = [QAPair(f"z{n}", f"问题{n}？", "", f"回答{n}。" * 10, "zh", "test") for n in range(2)]
     write_jsonl(tmp_path / "train.jsonl", [pair.as_record() for pair in english + chinese])
-    real = load_params(PROJECT_ROOT / PARAMS_FILE).profiles["real"].finetune
-    train_split = encoded_split(tmp_path, "train", tiny_tokenizer, real)
+    defaults = load_params(PROJECT_ROOT / PARAMS_FILE).profiles["default"].finetune
+    balanced = defaults.model_copy(update={"balance_languages": True})
+    train_split = encoded_split(tmp_path, "train", tiny_tokenizer, balanced)
     assert len(train_split.examples) == 9  # what the step reports
-    assert len(training_examples(train_split, real)) == 14  # what the loop reads
-    unbalanced = real.model_copy(update={"balance_languages": False})
+    assert len(training_examples(train_split, balanced)) == 14  # what the loop reads
+    unbalanced = defaults.model_copy(update={"balance_languages": False})
     assert training_examples(train_split, unbalanced) == train_split.examples
 
 
