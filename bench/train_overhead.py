@@ -7,7 +7,10 @@ clipping and the optimiser), after the warm-up steps. The baseline is a minimal 
 on the same model and adapter, the same batches in the same order (micro-batch and accumulation),
 the same dtype and torch threads: Hugging Face's own loss, backward, AdamW. Tokens are the
 labelled (trained-on) tokens of each step, the same on both sides. `overhead` = raw tokens/s /
-pipeline tokens/s (above 1: the pipeline is slower). Results go to bench/results/train_overhead.json.
+pipeline tokens/s (above 1: the pipeline is slower). Where the step holds its frozen weights in
+bf16 (LoRA on a CPU with bf16 units), the raw loop runs twice: in that dtype for `overhead`, and
+in fp32, as `from_pretrained` loads a model, for `speedup_over_fp32` = pipeline / raw fp32.
+Results go to bench/results/train_overhead.json.
 
 Run it in a project whose prepare step has run (after `make run`, or `psyllm run --profile smoke`):
 
@@ -29,7 +32,7 @@ from transformers import PreTrainedTokenizerBase
 
 from components.config import Paths, Profile, TrainingConfig, load_params
 from components.modelling import finetune, pretrain
-from components.modelling.adapters import apply_adapter
+from components.modelling.adapters import apply_adapter, frozen_dtype
 from components.modelling.base_model import load_model, step_base, use_cpu_threads
 from components.modelling.loss import IGNORE_INDEX
 from components.modelling.train_loop import Example, collate, example_indices
@@ -54,9 +57,12 @@ class Throughput:
 @dataclass(frozen=True)
 class Comparison:
     step: str
+    frozen_dtype: str
     pipeline_tokens_per_second: float
     raw_tokens_per_second: float
     overhead: float
+    raw_fp32_tokens_per_second: float
+    speedup_over_fp32: float
     timed_steps: int
 
 
@@ -66,9 +72,11 @@ def steady(history: list[dict[str, float]], warmup: int) -> Throughput:
     return Throughput(int(sum(record["tokens"] for record in timed)), sum(record["train_seconds"] for record in timed))
 
 
-def raw_loop(source: str, examples_for: ExamplesFor, training: TrainingConfig, steps: int, warmup: int) -> Throughput:
-    """The loop a user would write by hand, on the batches the pipeline's loop reads."""
-    model, tokenizer = load_model(source)
+def raw_loop(
+    source: str, examples_for: ExamplesFor, training: TrainingConfig, steps: int, warmup: int, dtype: torch.dtype
+) -> Throughput:
+    """The loop a user would write by hand, on the batches the pipeline's loop reads, the model in `dtype`."""
+    model, tokenizer = load_model(source, dtype)
     examples = examples_for(tokenizer)
     trainable = apply_adapter(model, training.adapter, "bench")
     trainable.train()
@@ -105,18 +113,24 @@ def compare(
     warmup: int,
 ) -> Comparison:
     pipeline = steady(run_step(), warmup)
-    raw = raw_loop(source, examples_for, training, steps, warmup)
+    dtype = frozen_dtype(training.adapter, torch.device("cpu"))
+    raw = raw_loop(source, examples_for, training, steps, warmup, dtype)
+    raw_fp32 = raw if dtype == torch.float32 else raw_loop(source, examples_for, training, steps, warmup, torch.float32)
     return Comparison(
         name,
+        str(dtype).removeprefix("torch."),
         round(pipeline.tokens_per_second, 1),
         round(raw.tokens_per_second, 1),
         round(raw.tokens_per_second / pipeline.tokens_per_second, 3),
+        round(raw_fp32.tokens_per_second, 1),
+        round(pipeline.tokens_per_second / raw_fp32.tokens_per_second, 3),
         steps,
     )
 
 
-def shortened(profile: Profile, steps: int, warmup: int) -> Profile:
-    """The profile with each step's training cut to the benchmark's steps, its checkpoints after them."""
+def shortened(profile: Profile, steps: int, warmup: int, start: str) -> Profile:
+    """The profile with each step's training cut to the benchmark's steps, its checkpoints after them,
+    fine-tuning the one `start` (`pretrained` makes the pretrain step train)."""
     total = warmup + steps
     short = {"max_steps": total, "checkpoint_every": total}
     return profile.model_copy(
@@ -125,15 +139,21 @@ def shortened(profile: Profile, steps: int, warmup: int) -> Profile:
                 update={"training": profile.pretrain.training.model_copy(update=short)}
             ),
             "finetune": profile.finetune.model_copy(
-                update={"starts": ["base"], "training": profile.finetune.training.model_copy(update=short)}
+                update={"starts": [start], "training": profile.finetune.training.model_copy(update=short)}
             ),
         }
     )
 
 
+def pretrain_history(profile: Profile, paths: Paths) -> list[dict[str, float]]:
+    result = pretrain.run(profile, paths)
+    assert result is not None, "the profile fine-tunes the pretrained start, so pretrain trains"
+    return result.training.history
+
+
 def measure(profile: Profile, paths: Paths, scratch: Path, steps: int, warmup: int) -> list[Comparison]:
     """Pretrain, then fine-tune, each against its raw loop, writing only under `scratch`."""
-    profile = shortened(profile, steps, warmup)
+    pretraining, profile = shortened(profile, steps, warmup, "pretrained"), shortened(profile, steps, warmup, "base")
     paths = paths.model_copy(
         update={
             "pretrained": scratch / "pretrained",
@@ -146,7 +166,7 @@ def measure(profile: Profile, paths: Paths, scratch: Path, steps: int, warmup: i
     return [
         compare(
             "pretrain",
-            lambda: pretrain.run(profile, paths).training.history,
+            lambda: pretrain_history(pretraining, paths),
             source,
             lambda tokenizer: pretrain.training_blocks(profile.pretrain, paths, tokenizer),
             profile.pretrain.training,
@@ -191,11 +211,15 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print("| step | pipeline tokens/s | raw loop tokens/s | overhead (raw / pipeline) |\n|---|---|---|---|")
+    print(
+        "| step | frozen weights | pipeline tokens/s | raw loop tokens/s | overhead (raw / pipeline) "
+        "| raw loop in fp32 | speedup over fp32 |\n|---|---|---|---|---|---|---|"
+    )
     for result in results:
         print(
-            f"| {result.step} | {result.pipeline_tokens_per_second} | {result.raw_tokens_per_second} "
-            f"| {result.overhead} |"
+            f"| {result.step} | {result.frozen_dtype} | {result.pipeline_tokens_per_second} "
+            f"| {result.raw_tokens_per_second} | {result.overhead} | {result.raw_fp32_tokens_per_second} "
+            f"| {result.speedup_over_fp32} |"
         )
     print(f"written to {args.out}")
 

@@ -292,6 +292,11 @@ class Profile(StrictModel):
     generation: GenerationConfig
     evaluate: EvaluateConfig
 
+    @property
+    def pretrain_needed(self) -> bool:
+        """Whether a fine-tune start reads the pretrained model; without one, `pretrain` trains nothing."""
+        return "pretrained" in self.finetune.starts
+
     @model_validator(mode="after")
     def _rows_are_trained(self) -> "Profile":
         needed = {"finetuned_base": "base", "finetuned_pretrained": "pretrained"}
@@ -483,13 +488,17 @@ def write_sections(profile: Profile, folder: Path) -> list[Path]:
 
     The DVC stage `config` writes these for the active profile and every other stage depends on
     the sections it reads, so a stage reruns only when one of its own settings changes, and
-    editing a profile that is not active leaves the pipeline up to date.
+    editing a profile that is not active leaves the pipeline up to date. The pretrain section
+    also says whether a fine-tune start reads its model (`needed`), so listing or dropping
+    `pretrained` in `finetune.starts` makes pretrain stale, and other fine-tune settings do not.
     """
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for section in Profile.model_fields:
         path = folder / f"{section}.json"
         settings = getattr(profile, section).model_dump(mode="json")
+        if section == "pretrain":
+            settings["needed"] = profile.pretrain_needed
         path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)
     return written

@@ -2,7 +2,8 @@
 
 On a CPU with bf16 units (AMX or AVX-512 BF16) or a CUDA GPU that supports it, bf16 inference
 runs 2-3x faster than fp32; elsewhere (an AVX2-only CPU, say) torch emulates bf16, many times
-slower than fp32. Training stays in fp32 on CPUs (bf16 did not speed up its steps there).
+slower than fp32. Training holds its frozen weights in the same dtype
+(`components.modelling.adapters.frozen_dtype`); what it updates stays fp32.
 """
 
 import functools

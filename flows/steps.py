@@ -108,6 +108,8 @@ def _pretrain(params: Params, run: "StepRun | None") -> list[str]:
 
     assert run is not None
     result = pretrain.run(params.active(), params.paths)
+    if result is None:
+        return [f"pretrain: skipped, as no fine-tune start reads a pretrained model ({params.paths.pretrained}/)"]
     run.log_history(result.training.history)
     run.log_metrics({"blocks": result.examples, "steps": result.training.steps})
     run.log_artifacts(result.folder / TRAINING_FILE, "pretrained")

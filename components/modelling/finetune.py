@@ -16,7 +16,7 @@ from transformers import PreTrainedTokenizerBase
 
 from components.config import FinetuneConfig, GenerationConfig, Paths, Profile
 from components.errors import PsyllmError
-from components.modelling.adapters import apply_adapter, merged
+from components.modelling.adapters import apply_adapter, frozen_dtype, merged
 from components.modelling.base_model import context_length, load_model, save_model, step_base, use_cpu_threads
 from components.modelling.data import QAExamples, balanced_by_language, qa_examples
 from components.modelling.prompt import PromptTemplate
@@ -72,7 +72,7 @@ def run_one(
     out: Path,
 ) -> StepResult:
     """Fine-tune the model in `source` and write the artefact to `out`."""
-    model, tokenizer = load_model(source)
+    model, tokenizer = load_model(source, frozen_dtype(config.training.adapter, placement().device))
     training = config.training
     check_block_size(training, context_length(model), "finetune.training")
     train_split = encoded_split(qa_dir, "train", tokenizer, config)
@@ -99,7 +99,7 @@ def run_one(
         patience=config.patience,
     )
     if placement().writes:
-        save_model(merged(trainable), tokenizer, out)
+        save_model(merged(trainable, source), tokenizer, out)
         prompt_template(config).save(out)
         save_generation(generation, out)
         write_training_record(out, source, result, len(train_split.examples))

@@ -30,11 +30,33 @@ def _chunk_logits(
     return squashed * softcap, squashed
 
 
+def _nll_and_logit_gradients(
+    rows: torch.Tensor, wanted: torch.Tensor, head: nn.Linear, softcap: float | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One chunk's summed NLL and d NLL / d logits (before the soft-cap), written over its fp32 logits.
+
+    On a CPU the passes over the [rows × 262k] logits, not the products, are most of the output
+    layer's cost once it runs in bf16, so each pass is made once and in place: shift by the row
+    maximum, exponentiate, normalise, subtract the one-hot target. d NLL / d logits is
+    softmax(logits) - one_hot(target), times the soft-cap's derivative (1 - tanh²) when capped.
+    """
+    logits, squashed = _chunk_logits(rows, head, softcap)
+    logits -= logits.amax(dim=-1, keepdim=True)
+    target_logits = logits.gather(1, wanted[:, None]).squeeze(1)
+    probabilities = logits.exp_()
+    normaliser = probabilities.sum(dim=-1)
+    nll = (normaliser.log() - target_logits).sum()
+    probabilities /= normaliser[:, None]
+    probabilities[torch.arange(wanted.numel(), device=wanted.device), wanted] -= 1
+    if squashed is not None:
+        probabilities *= 1 - squashed.square_()
+    return nll, probabilities
+
+
 class _ChunkedHeadNLL(torch.autograd.Function):
     """Summed NLL of the output layer over (hidden, target) rows; gradients found chunk by chunk in forward.
 
-    d NLL / d logits is softmax(logits) - one_hot(target), times the soft-cap's derivative
-    (1 - tanh²); the hidden states' gradient is that times the weight, and the weight's (and
+    The hidden states' gradient is d NLL / d logits times the weight, and the weight's (and
     bias's), when they train, the transposed product with the hidden states.
     """
 
@@ -55,14 +77,9 @@ class _ChunkedHeadNLL(torch.autograd.Function):
         grad_bias = torch.zeros_like(bias, dtype=torch.float32) if bias is not None and bias.requires_grad else None
         for start in range(0, targets.numel(), chunk_size):
             piece = slice(start, start + chunk_size)
-            rows, wanted = hidden[piece], targets[piece]
-            logits, squashed = _chunk_logits(rows, head, softcap)
-            log_normaliser = torch.logsumexp(logits, dim=-1)
-            total += (log_normaliser - logits.gather(1, wanted[:, None]).squeeze(1)).sum()
-            grad_logits = logits.sub_(log_normaliser[:, None]).exp_()  # softmax, in the logits' memory
-            grad_logits[torch.arange(wanted.numel(), device=wanted.device), wanted] -= 1
-            if squashed is not None:
-                grad_logits *= 1 - squashed.square_()
+            rows = hidden[piece]
+            nll, grad_logits = _nll_and_logit_gradients(rows, targets[piece], head, softcap)
+            total += nll
             grad_hidden[piece] = (grad_logits.to(weight.dtype) @ weight).to(hidden.dtype)
             if grad_weight is not None:
                 grad_weight += grad_logits.T @ rows.float()

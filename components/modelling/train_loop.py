@@ -119,7 +119,8 @@ def collate(examples: Sequence[Example], pad_id: int, device: torch.device) -> d
 
 
 def autocast(device: torch.device) -> torch.autocast | nullcontext:
-    """bf16 autocast on GPUs that support it; full fp32 elsewhere (CPU bf16 is slower and less exact)."""
+    """bf16 autocast on GPUs that support it; none on CPUs, where autocast casts every frozen weight
+    again at every call (slower than fp32): there the frozen weights are loaded in bf16 instead."""
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return nullcontext()

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from components.config import Profile, load_params, load_profile, resolve, set_profile
+from components.config import Profile, load_params, load_profile, resolve, set_profile, write_sections
 from components.errors import PsyllmError
+from components.modelling import pretrain
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 BIN = Path(sys.executable).parent
@@ -204,7 +205,22 @@ def test_psyllm_config_prints_each_profile_and_writes_the_active_ones_sections(t
     inputs = json.loads((folder / "prepare_inputs.json").read_text())  # no Q&A files beside this params.yaml
     assert inputs == {str(path): "missing" for path in params.active().prepare.qa_sources}
     assert f"{params.active().prepare.qa_sources[0]} is missing" in written.stdout
-    assert json.loads((folder / "pretrain.json").read_text()) == params.active().pretrain.model_dump(mode="json")
+    pretrain = {**params.active().pretrain.model_dump(mode="json"), "needed": True}  # finetune.starts: pretrained
+    assert json.loads((folder / "pretrain.json").read_text()) == pretrain
+
+
+def test_pretrain_is_skipped_when_no_fine_tune_start_reads_its_model(tmp_path):
+    """The `real` profile fine-tunes from the base model only: pretrain writes why it did not train, no model."""
+    params = load_params(PARAMS)
+    real = params.profiles["real"]
+    assert real.finetune.starts == ["base"]
+    write_sections(real, tmp_path / "config")
+    assert json.loads((tmp_path / "config/pretrain.json").read_text())["needed"] is False
+    paths = params.paths.model_copy(update={"pretrained": tmp_path / "pretrained"})
+    assert pretrain.run(real, paths) is None
+    assert [path.name for path in paths.pretrained.iterdir()] == [pretrain.NOT_TRAINED_FILE]
+    reason = json.loads((paths.pretrained / pretrain.NOT_TRAINED_FILE).read_text())["reason"]
+    assert reason == "no fine-tune start reads a pretrained model (finetune.starts: ['base'])"
 
 
 def test_missing_file_and_bad_yaml_are_psyllm_errors(tmp_path):

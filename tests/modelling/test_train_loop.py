@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 
 from components.config import AdapterConfig
 from components.errors import PsyllmError
-from components.modelling.adapters import apply_adapter, trainable_parameters
-from components.modelling.base_model import build_tiny
+from components.modelling.adapters import apply_adapter, merged, trainable_parameters
+from components.modelling.base_model import build_tiny, load_model, save_model
 from components.modelling.train_loop import LATEST, example_indices, learning_rate_at, train
 from tests.conftest import PROJECT_ROOT
 from tests.modelling.conftest import ARCHITECTURE, corpus_examples, training_config
@@ -140,6 +140,35 @@ def test_lora_trains_only_adapters_and_rejects_unknown_targets(tiny_model, tiny_
     bad = lora.model_copy(update={"targets": ["q_proj", "attention"]})
     with pytest.raises(PsyllmError, match=r"finetune\.training\.adapter\.targets: \['attention'\].*allowed: .*q_proj"):
         apply_adapter(build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0), bad, "finetune.training.adapter")
+
+
+def test_lora_over_bf16_frozen_weights_merges_into_the_fp32_source(tiny_tokenizer, tmp_path):
+    source = tmp_path / "source"
+    save_model(build_tiny(ARCHITECTURE, tiny_tokenizer, seed=0), tiny_tokenizer, source)
+    lora = AdapterConfig(
+        method="lora", rank=4, alpha=8, dropout=0.0, targets=["q_proj", "down_proj"], freeze_embeddings=True
+    )
+    adapted = apply_adapter(load_model(source, torch.bfloat16)[0], lora, "finetune.training.adapter")
+    assert adapted.get_base_model().get_output_embeddings().weight.dtype == torch.bfloat16
+    assert {parameter.dtype for parameter in trainable_parameters(adapted).values()} == {torch.float32}
+    config = training_config(adapter=lora, max_steps=4)
+    result = train(adapted, corpus_examples(tiny_tokenizer), config, tiny_tokenizer.pad_token_id, tmp_path / "c", "x")
+    assert all(torch.isfinite(torch.tensor(record["loss"])) for record in result.history)
+
+    exported = merged(adapted, source).state_dict()
+    adapters = {name: parameter.detach() for name, parameter in trainable_parameters(adapted).items()}
+    adapted_weights = 0
+    for name, original in load_model(source)[0].state_dict().items():
+        assert exported[name].dtype == torch.float32, name
+        lora_a = adapters.get(f"base_model.model.{name.removesuffix('.weight')}.lora_A.default.weight")
+        if lora_a is None:  # untrained: the source's fp32 values, not a bf16 round trip of them
+            assert torch.equal(exported[name], original), name
+            continue
+        lora_b = adapters[f"base_model.model.{name.removesuffix('.weight')}.lora_B.default.weight"]
+        update = lora_b @ lora_a * (lora.alpha / lora.rank)
+        assert update.abs().max() > 0 and torch.allclose(exported[name], original + update, atol=1e-6), name
+        adapted_weights += 1
+    assert adapted_weights == 2 * ARCHITECTURE.layers
 
 
 def test_full_training_can_freeze_the_embeddings(tiny_model):

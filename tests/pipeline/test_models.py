@@ -138,7 +138,9 @@ def test_the_training_benchmark_times_each_step_against_a_raw_loop_on_the_same_b
         assert result["timed_steps"] == 2 and result["pipeline_tokens_per_second"] > 0
         expected = result["raw_tokens_per_second"] / result["pipeline_tokens_per_second"]
         assert result["overhead"] == pytest.approx(expected, rel=0.01)
-        assert f"| {result['step']} | {result['pipeline_tokens_per_second']} |" in completed.stdout
+        assert result["frozen_dtype"] == "float32"  # the smoke profile trains every weight
+        assert result["raw_fp32_tokens_per_second"] == result["raw_tokens_per_second"]
+        assert f"| {result['step']} | float32 | {result['pipeline_tokens_per_second']} |" in completed.stdout
     assert written == {path: path.stat().st_mtime_ns for path in models.rglob("*") if path.is_file()}  # in scratch
 
 
