@@ -88,6 +88,7 @@ def raw_loop(
             collate(
                 [examples[i] for i in example_indices(step, micro, 0, 1, training, len(examples))],
                 tokenizer.pad_token_id,
+                training.block_size,
                 cpu,
             )
             for micro in range(training.gradient_accumulation)

@@ -14,7 +14,8 @@ from components.config import AdapterConfig
 from components.errors import PsyllmError
 from components.modelling.adapters import apply_adapter, merged, trainable_parameters
 from components.modelling.base_model import build_tiny, load_model, save_model
-from components.modelling.train_loop import LATEST, example_indices, learning_rate_at, train
+from components.modelling.loss import IGNORE_INDEX
+from components.modelling.train_loop import LATEST, collate, example_indices, learning_rate_at, train
 from tests.conftest import PROJECT_ROOT
 from tests.modelling.conftest import ARCHITECTURE, corpus_examples, training_config
 
@@ -129,6 +130,17 @@ def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_tokenizer, tmp
     assert state["step"] == 4 and all(torch.isfinite(value).all() for value in saved.values())
     for name, value in weights(model).items():  # the NaN step changed nothing after the checkpoint
         assert torch.allclose(value, saved[name]) and torch.isfinite(value).all(), name
+
+
+def test_batches_pad_to_a_multiple_of_64_within_the_block():
+    """Few distinct widths keep CPU kernels reused; padding is never trained on nor attended to."""
+    examples = [{"input_ids": [5] * 70, "labels": [6] * 70}, {"input_ids": [7] * 3, "labels": [-100, 8, 8]}]
+    batch = collate(examples, pad_id=0, block_size=384, device=torch.device("cpu"))
+    assert batch["input_ids"].shape == (2, 128)
+    assert batch["attention_mask"].sum(dim=1).tolist() == [70, 3]
+    assert (batch["labels"] != IGNORE_INDEX).sum().item() == 72 and (batch["input_ids"][:, 70:] == 0).all()
+    assert collate(examples, pad_id=0, block_size=100, device=torch.device("cpu"))["input_ids"].shape == (2, 100)
+    assert collate(examples[1:], pad_id=0, block_size=2, device=torch.device("cpu"))["input_ids"].shape == (1, 3)
 
 
 def test_lora_trains_only_adapters_and_rejects_unknown_targets(tiny_model, tiny_tokenizer):
