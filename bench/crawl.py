@@ -14,8 +14,6 @@ time, server start-up excluded). The baseline is the same crawler one request at
 
 import argparse
 import json
-import os
-import platform
 import random
 import re
 import tempfile
@@ -27,6 +25,7 @@ from pathlib import Path
 from components.config import load_params
 from components.crawl import run as crawl
 from components.crawl.site_server import serve_folder
+from components.hardware import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 # Words of the written sample site's English articles, to draw each page's text from.
@@ -123,7 +122,7 @@ def main() -> None:
         "pages_per_host": args.pages + 1,
         "per_host_delay_s": args.delay,
         "politeness_limit_pages_per_s": round(limit, 3),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": machine(),
         "runs": [{**asdict(run), "pages_per_second": round(run.pages_per_second, 2)} for run in (candidate, baseline)],
         "fraction_of_limit": round(candidate.pages_per_second / limit, 3),
         "speedup_over_sequential": round(candidate.pages_per_second / baseline.pages_per_second, 2),

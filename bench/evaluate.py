@@ -18,7 +18,6 @@ bench/results/evaluate.json.
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import torch
 
 from components.benchmark import load_benchmark
 from components.config import load_params
-from components.hardware import inference_dtype
+from components.hardware import inference_dtype, machine
 from components.metrics import NllTotals
 from components.modelling.base_model import load_model
 from components.modelling.data import qa_example
@@ -106,7 +105,7 @@ def main() -> None:
     full_s, _ = candidate(args.model, full)
     dtype = str(inference_dtype(torch.device("cpu"))).removeprefix("torch.")
     result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": machine(),
         "model": str(args.model),
         "benchmark": benchmark.version,
         "candidate_dtype": dtype,

@@ -13,7 +13,6 @@ and their ratio go to bench/results/pipeline.json.
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from components.hardware import machine
 from flows.training import stage_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def main() -> None:
     result = {
         "benchmark": "pipeline",
         "profile": args.profile,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": machine(),
         "runs": [asdict(sequential), asdict(side_by_side)],
         "speedup": round(sequential.wall_s / side_by_side.wall_s, 2),
     }

@@ -15,14 +15,13 @@ one token per run of characters between punctuation); `ratio` is recall@5 over t
 import argparse
 import datetime
 import json
-import os
-import platform
 import re
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from components.console.retrieval import ArticleIndex
+from components.hardware import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ROOT / "bench/retrieval_queries.jsonl"
@@ -77,7 +76,7 @@ def main() -> None:
               for group in groups}  # fmt: skip
     report = {
         "date": datetime.date.today().isoformat(),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": machine(),
         "corpus": str(args.corpus),
         "articles": len(index),
         "k": K,

@@ -13,14 +13,12 @@ to bench/results/screening.json. Needs a trained screener (`psyllm train-screene
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
-import torch
-
 from components.config import load_params
+from components.hardware import machine
 from components.screening import Screener
 from components.screening.labelled import load_labelled
 from components.screening.normalize import fold
@@ -70,7 +68,7 @@ def main() -> None:
     ]
     screener.screen("warm-up: load the encoder before timing")
     result: dict = {
-        "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
+        "machine": machine(),
     }
     for name, batch in (
         ("short", texts),

@@ -18,7 +18,6 @@ Results go to bench/results/serving.json.
 import argparse
 import json
 import os
-import platform
 import signal
 import sys
 import time
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from soak import start_serve  # noqa: E402
 
-from components.hardware import inference_dtype  # noqa: E402
+from components.hardware import inference_dtype, machine  # noqa: E402
 
 QUESTION = "How can I stop worrying so much at night?"
 
@@ -118,7 +117,7 @@ def main() -> None:
         server.wait(timeout=60)
     most, single = levels[-1], levels[0]
     result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": machine(),
         "model": str(args.model),
         "question": QUESTION,
         "max_new_tokens": args.max_new_tokens,

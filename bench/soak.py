@@ -12,7 +12,6 @@ service that slows down as it ages shows as a rising p95. Results go to bench/re
 import argparse
 import json
 import os
-import platform
 import random
 import signal
 import socket
@@ -27,6 +26,8 @@ import httpx
 import psutil
 from locust import HttpUser, between, events, task  # importing locust patches sockets for gevent
 from locust.env import Environment
+
+from components.hardware import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = [
@@ -173,7 +174,7 @@ def main() -> None:
         server.wait(timeout=60)
     growth = rss_end / rss_start - 1
     result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": machine(),
         "model": str(args.model),
         "users": args.users,
         "minutes_measured": args.minutes,

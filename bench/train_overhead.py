@@ -19,8 +19,6 @@ Run it in a project whose prepare step has run (after `make run`, or `psyllm run
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,6 +29,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from components.config import Paths, Profile, TrainingConfig, load_params
+from components.hardware import machine
 from components.modelling import finetune, pretrain
 from components.modelling.adapters import apply_adapter, frozen_dtype
 from components.modelling.base_model import load_model, step_base, use_cpu_threads
@@ -206,7 +205,7 @@ def main() -> None:
         "base": profile.model.base,
         "adapter": profile.pretrain.training.adapter.method,
         "torch_threads": torch.get_num_threads(),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": machine(),
         "warmup_steps": args.warmup,
         "results": [asdict(result) for result in results],
     }

@@ -7,6 +7,9 @@ slower than fp32. Training holds its frozen weights in the same dtype
 """
 
 import functools
+import os
+import platform
+from pathlib import Path
 
 import torch
 
@@ -28,3 +31,25 @@ def inference_dtype(device: torch.device) -> torch.dtype:
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
     return torch.bfloat16 if device.type == "cpu" and native_bf16() else torch.float32
+
+
+def machine() -> dict[str, object]:
+    """What a benchmark ran on: the CPU's model name, its cores, and its bf16 units if any.
+
+    Two CPUs both called x86_64 can differ several times in bf16 speed (AMX against AVX-512 BF16
+    against none), so a timing is only comparable with one from the same model of CPU.
+    """
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        lines = cpuinfo.read_text().splitlines()
+        cpu = next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), cpu)
+    units = [
+        name
+        for name, present in (
+            ("AMX", torch.cpu._is_amx_tile_supported()),
+            ("AVX-512 BF16", torch.cpu._is_avx512_bf16_supported()),
+        )
+        if present
+    ]
+    return {"cpu": cpu, "cores": os.cpu_count(), "bf16_units": units, "torch_threads": torch.get_num_threads()}

@@ -15,8 +15,8 @@ from safetensors import safe_open
 
 from components.errors import PsyllmError
 from components.screening.labelled import CATEGORIES, LEVELS, Category, Level
-from components.screening.normalize import sentence_windows
 from components.screening.rules import Match
+from components.screening.units import Units, highest_per_message
 
 HEADS: tuple[str, ...] = ("urgent", "risk", *CATEGORIES)
 # What each row of a scorer's weights computes: the level softmax's logits, then each category's.
@@ -55,11 +55,11 @@ def artefact_metadata(path: Path, framework: Literal["numpy", "pt"]) -> dict[str
 
 
 class Scorer(Protocol):
-    """A language's learned part: head probabilities for folded messages, and its thresholds."""
+    """A language's learned part: head probabilities for each unit of folded messages, and its thresholds."""
 
     thresholds: Thresholds
 
-    def probabilities_for(self, folded_texts: list[str]) -> np.ndarray: ...
+    def probabilities_for(self, units: Units) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -100,50 +100,10 @@ def urgent_decisions(verdicts: list[RuleVerdict], urgent_scores: np.ndarray, thr
     )
 
 
-@dataclass(frozen=True)
-class Units:
-    """What the heads read of each message: the whole text, then its sentence windows.
-
-    `owner[i]` is the message unit i belongs to; `whole[i]` is True for the whole-text unit.
-    """
-
-    texts: list[str]
-    owner: np.ndarray
-    whole: np.ndarray
-
-    @classmethod
-    def of(cls, folded: list[str]) -> "Units":
-        texts, owner, whole = [], [], []
-        for index, text in enumerate(folded):
-            for position, unit in enumerate([text, *sentence_windows(text)]):
-                texts.append(unit)
-                owner.append(index)
-                whole.append(position == 0)
-        return cls(texts, np.asarray(owner, dtype=np.int64), np.asarray(whole))
-
-    def training_rows(self, messages: np.ndarray, levels: np.ndarray) -> np.ndarray:
-        """The units the heads learn from: every chosen message whole, and the windows of its "none" ones.
-
-        A window of a message with no risk has no risk either, so it is a negative of the
-        length and style the screener reads at run time; a window of a risky message may or
-        may not hold the risk, so it is left out.
-        """
-        chosen = np.isin(self.owner, messages)
-        quiet = levels[self.owner] == LEVELS.index("none")
-        return np.flatnonzero(chosen & (self.whole | quiet))
-
-
-def highest_per_message(rows: np.ndarray, owners: np.ndarray, messages: int) -> np.ndarray:
-    """(messages, columns): each column's highest value over the rows each message owns."""
-    result = np.full((messages, rows.shape[1]), -np.inf)
-    np.maximum.at(result, owners, rows)
-    return result
-
-
 def message_probabilities(scorer: "Scorer", folded_texts: list[str]) -> np.ndarray:
     """(messages, HEADS): each head's highest probability over a message's units (whole, then windows)."""
     units = Units.of(folded_texts)
-    return highest_per_message(scorer.probabilities_for(units.texts), units.owner, len(folded_texts))
+    return highest_per_message(scorer.probabilities_for(units), units.owner, len(folded_texts))
 
 
 def categories_for(level: Level, matches: list[Match], category_scores: dict[Category, float]) -> tuple[Category, ...]:

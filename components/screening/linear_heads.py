@@ -26,6 +26,7 @@ from components.errors import PsyllmError
 from components.screening.decide import Thresholds, artefact_metadata
 from components.screening.labelled import CATEGORIES, LEVELS, Language
 from components.screening.sentence_encoder import embed
+from components.screening.units import Units
 
 
 def _written(block: NgramBlock) -> str:
@@ -89,15 +90,18 @@ def fit_idf(folded_texts: list[str], settings: FeatureSettings) -> np.ndarray:
 
 
 def features(
-    folded_texts: list[str], settings: FeatureSettings, idf: np.ndarray, embeddings: np.ndarray | None = None
+    folded_texts: list[str], settings: FeatureSettings, idf: np.ndarray, embeddings: np.ndarray | None
 ) -> sparse.csr_matrix:
     """[sentence embedding |] one sublinear TF-IDF block after another, each L2-normalised.
 
-    Pass embeddings to reuse them.
+    `embeddings` are the texts' sentence embeddings (`sentence_encoder.embed`), given exactly
+    when the settings read them.
     """
+    if settings.sentence_embedding != (embeddings is not None):
+        raise ValueError("features: pass sentence embeddings exactly when the settings read them")
     parts = []
-    if settings.sentence_embedding:
-        parts.append(sparse.csr_matrix(embed(folded_texts) if embeddings is None else embeddings))
+    if embeddings is not None:
+        parts.append(sparse.csr_matrix(embeddings))
     for block, block_idf in zip(settings.blocks, idf, strict=True):
         counts = _counts(folded_texts, block, settings.buckets)
         counts.data = 1.0 + np.log(counts.data)
@@ -193,9 +197,10 @@ class LinearHeads:
         bias = np.concatenate([level_bias, np.asarray([bias for _, bias in categories], dtype=np.float32)])
         return cls(language, settings, idf, weight, bias, thresholds)
 
-    def probabilities_for(self, folded_texts: list[str]) -> np.ndarray:
-        """(messages, HEADS) probabilities: urgent and risk from the level softmax, then the categories."""
-        logits = features(folded_texts, self.settings, self.idf) @ self.weight.T + self.bias
+    def probabilities_for(self, units: Units) -> np.ndarray:
+        """(units, HEADS) probabilities: urgent and risk from the level softmax, then the categories."""
+        embeddings = embed(units) if self.settings.sentence_embedding else None
+        logits = features(units.texts, self.settings, self.idf, embeddings) @ self.weight.T + self.bias
         return np.column_stack([urgent_and_risk(logits[:, : len(LEVELS)]), sigmoid(logits[:, len(LEVELS) :])])
 
     @staticmethod

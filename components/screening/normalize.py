@@ -10,7 +10,6 @@ import unicodedata
 
 MAX_MESSAGE_CHARS = 20_000
 SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]*")
-WINDOW_SENTENCES = 3
 
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff\u00ad\x00-\x08\x0b-\x1f\x7f]")
 _STRETCHED = re.compile(r"(\w)\1{2,}")
@@ -63,19 +62,3 @@ def fold(text: str) -> str:
     for pattern, replacement in _SLANG:
         text = pattern.sub(replacement, text)
     return _SPACES.sub(" ", text).strip()
-
-
-def sentence_windows(folded: str) -> list[str]:
-    """Each run of `WINDOW_SENTENCES` neighbouring sentences of a longer message; none for a short one.
-
-    A long question can carry its risk in one sentence among many ordinary ones. Read whole,
-    the ordinary sentences dilute that sentence, and many mildly sad ones can add up to a
-    false alarm; read as short windows (each sentence with its neighbours as context), the
-    one that matters stands on its own and ordinary ones score as ordinary.
-    """
-    sentences = [sentence.strip() for sentence in SENTENCE.findall(folded) if sentence.strip()]
-    if len(sentences) <= WINDOW_SENTENCES:
-        return []
-    return [
-        " ".join(sentences[start : start + WINDOW_SENTENCES]) for start in range(len(sentences) - WINDOW_SENTENCES + 1)
-    ]

@@ -23,8 +23,6 @@ from components.screening.decide import (
     HEADS,
     RuleVerdict,
     Thresholds,
-    Units,
-    highest_per_message,
     rule_verdict,
     urgent_decisions,
 )
@@ -43,6 +41,7 @@ from components.screening.real_sources import source_path
 from components.screening.rules import find_matches
 from components.screening.screener import MANIFEST_FILE
 from components.screening.sentence_encoder import ENCODER_NAME, embed
+from components.screening.units import Units, highest_per_message
 from components.staging import staged_folder
 
 
@@ -165,7 +164,7 @@ def train_language(
     settings = FeatureSettings(tuple(chosen.ngrams), config.hash_features, chosen.sentence_embedding)
     folded = [fold(m.text) for m in messages]
     units = Units.of(folded)
-    embeddings = embed(units.texts) if settings.sentence_embedding else None
+    embeddings = embed(units) if settings.sentence_embedding else None
     levels = level_indices(messages)
     unit_levels = levels[units.owner]
     scores = np.zeros((len(messages), 2))

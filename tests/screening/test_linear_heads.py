@@ -6,6 +6,7 @@ from components.config import NgramBlock
 from components.screening.decide import Thresholds
 from components.screening.labelled import CATEGORIES, LEVELS
 from components.screening.linear_heads import FeatureSettings, LinearHeads, urgent_and_risk
+from components.screening.units import Units
 
 MESSAGES = [
     ("what a lovely sunny day", "none", ()),
@@ -40,7 +41,7 @@ def test_urgent_and_risk_come_from_one_softmax():
 
 
 def test_heads_score_their_own_training_messages_by_level():
-    scores = fitted().probabilities_for([text for text, _, _ in MESSAGES])
+    scores = fitted().probabilities_for(Units.of([text for text, _, _ in MESSAGES]))
     urgent_rows = [index for index, (_, level, _) in enumerate(MESSAGES) if level == "urgent"]
     other_rows = [index for index, (_, level, _) in enumerate(MESSAGES) if level != "urgent"]
     assert scores[urgent_rows, 0].min() > scores[other_rows, 0].max()
@@ -50,6 +51,6 @@ def test_saved_heads_load_to_the_same_probabilities(tmp_path):
     heads = fitted()
     heads.save(tmp_path)
     loaded = LinearHeads.load(tmp_path, "en")
-    texts = ["I am going to end it tonight", "lovely day for a walk"]
+    units = Units.of(["I am going to end it tonight", "lovely day for a walk"])
     assert loaded.settings == heads.settings and loaded.thresholds == heads.thresholds
-    assert np.allclose(loaded.probabilities_for(texts), heads.probabilities_for(texts), atol=1e-6)
+    assert np.allclose(loaded.probabilities_for(units), heads.probabilities_for(units), atol=1e-6)

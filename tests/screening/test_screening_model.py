@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from components.screening import InvalidMessage
 from components.screening.normalize import MAX_MESSAGE_CHARS
 
-# Measured 2026-12-04 on the frozen test splits (README, "Urgent-case screening"); where a bar is not met,
+# Measured 2026-12-06 on the frozen test splits (README, "Urgent-case screening"); where a bar is not met,
 # a strict xfail says by how much, and fails once a screener meets it.
-REAL_BARS_UNMET = "real test split: recall en 3/5, zh 2/3; precision en 0.08, zh 0.22 (issue 15)"
+REAL_BARS_UNMET = "real test split: recall en 3/5, zh 2/3; precision en 0.09, zh 0.22 (issue 15)"
 FLAG_RATE_UNMET = "flag rate 2.0x (CPsyCounD) to 8.9x (CounselChat) the labelled urgent rate (issue 15)"
 WRITTEN_BAR_UNMET = "written test split precision en 0.63, zh 0.65 since its labels follow the real criteria"
 

@@ -2,19 +2,31 @@
 
 import numpy as np
 
-from components.screening.decide import Units, highest_per_message
 from components.screening.labelled import LEVELS
-from components.screening.normalize import sentence_windows
+from components.screening.units import Units, highest_per_message
+
+
+def windows(message: str) -> list[str]:
+    units = Units.of([message])
+    return [text for text, whole in zip(units.texts, units.whole, strict=True) if not whole]
 
 
 def test_short_messages_are_read_whole_and_long_ones_also_in_overlapping_windows_of_three():
-    assert sentence_windows("I can't sleep.") == []
-    assert sentence_windows("I can't sleep. Work is hard. I argue a lot.") == []
-    assert sentence_windows("one. two! three? four") == ["one. two! three?", "two! three? four"]
-    assert sentence_windows("我睡不着。工作很累。我想找人聊聊。我很孤单。") == [
+    assert windows("I can't sleep.") == []
+    assert windows("I can't sleep. Work is hard. I argue a lot.") == []
+    assert windows("one. two! three? four") == ["one. two! three?", "two! three? four"]
+    assert windows("我睡不着。工作很累。我想找人聊聊。我很孤单。") == [
         "我睡不着。 工作很累。 我想找人聊聊。",
         "工作很累。 我想找人聊聊。 我很孤单。",
     ]
+
+
+def test_each_unit_remembers_where_it_lies_in_its_message():
+    message = "  one.  two!\nthree? four "
+    units = Units.of([message])
+    assert units.spans.tolist() == [[0, len(message)], [2, 19], [8, 24]]
+    windows_read = [message[start:end] for start, end in units.spans[1:].tolist()]
+    assert windows_read == ["one.  two!\nthree?", "two!\nthree? four"]
 
 
 def test_units_keep_each_message_whole_first_and_remember_their_owner():
