@@ -70,6 +70,7 @@ PATTERNS: tuple[Pattern, ...] = (
         r"(?<!bungee )\bjump(?:ing)? (?:off|from|in front of) (?:a |the |my |this )?"
         r"(?:bridge|roof|rooftop|building|balcony|cliff|train|tower|window|ledge)\b",
         r"\btake all (?:of )?(?:my|the|these|those) (?:pills|meds|tablets)\b|\boverdose (?:on|tonight)\b",
+        r"\b(?:hoard|hoarding|stockpiling|saving up) (?:my |the )?(?:\w+ )?(?:pills|meds|medication|tablets)\b",
         r"\bslit(?:ting)? my wrists?\b",
         r"\bthis is (?:my )?goodbye\b|\bgoodbye (?:everyone|world|forever)\b|\bwon't be (?:here|around) tomorrow\b",
         rf"\b{_PERSON}\b[^.!?]{{0,50}}\b(?:kill|kills|killing|hang|hangs|end|ends|ending) {_SELF_OTHER}\b",
@@ -104,6 +105,13 @@ PATTERNS: tuple[Pattern, ...] = (
         r"(?<!\bit )\b(?:hits|beats|punches|chokes|strangles|slaps|kicks|rapes) me\b(?! out\b)",
         r"\b(?:afraid|scared|terrified) (?:he|she|they)(?:'ll| will| is going to| are going to) kill me\b",
         r"\bscared for my life\b|\blocked me in\b|\bi'm locked in\b",
+        r"\b(?:is|has been|keeps being) (?:physically|sexually)(?: and (?:verbally|emotionally|mentally))? "
+        r"abusive (?:to|towards?|with) me\b",
+        r"\b(?:we|we often|we usually|we still) (?:hit|hitting|punch|slap) each other\b",
+        r"\b(?:sometimes )?i (?:hit|punch|slap|choke|kick) (?:her|him)\b",
+        r"\b(?:chokes?|choking|beats|beating|hits|hitting) my (?:\d+ year old )?(?:son|daughter|child|kids?|baby)\b",
+        r"\bheld (?:me|her|him) (?:a )?prisoner\b|\bwon't let me leave\b",
+        r"\b(?:afraid|scared) for my (?:\w+ )?(?:daughter|son|child|kid)s?'?s? safety\b",
         r"(?:家暴|打我(?!电话|手机|微信|视频)|掐我|踢我|扇我|把我锁在|被锁在|被关在|性侵|猥亵|(?:要|会)杀了我)(?!过)",
     ),
     *_patterns(

@@ -43,6 +43,14 @@ def test_fold_sees_through_slang_leetspeak_and_width(raw, folded_part):
         "我朋友说她今晚要自杀",
         "他喝醉了又在打我",
         "又开始割腕了",
+        # Preparation and violence happening now, as real questions put them (at length, in passing).
+        "I've been stockpiling my sleeping tablets and nobody knows",
+        "My husband has been physically abusive to me since the baby came",
+        "When we argue we hit each other until someone leaves",
+        "Sometimes I slap him when the anger takes over",
+        "Her uncle beats my son when I'm at work",
+        "He took my keys and won't let me leave the flat",
+        "I'm scared for my kids' safety when he drinks",
     ],
 )
 def test_plain_statements_of_intent_are_present_intent(text):
@@ -119,6 +127,8 @@ def test_figurative_idioms_match_no_pattern(text):
         ("以前最难熬的时候会自残，现在还没有再犯", "past"),
         ("那部纪录片里有人跳楼", "fiction"),
         ("作为社工，遇到家暴求助该怎么转介？", "professional"),
+        ("Years ago, in high school, I hit him once; we are good friends now", "past"),
+        ("He never hits my son, he is a gentle dad", "negated"),
     ],
 )
 def test_context_takes_a_match_out_of_the_present(text, context):
