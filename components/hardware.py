@@ -15,9 +15,15 @@ import torch
 
 
 @functools.cache
+def bf16_units() -> tuple[str, ...]:
+    """The bf16 units this CPU has: "AMX", "AVX-512 BF16", both or none."""
+    found = (("AMX", torch.cpu._is_amx_tile_supported()), ("AVX-512 BF16", torch.cpu._is_avx512_bf16_supported()))
+    return tuple(name for name, present in found if present)
+
+
 def native_bf16() -> bool:
     """Whether this CPU computes bf16 in hardware (AMX or AVX-512 BF16)."""
-    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    return bool(bf16_units())
 
 
 def inference_dtype(device: torch.device) -> torch.dtype:
@@ -44,12 +50,9 @@ def machine() -> dict[str, object]:
     if cpuinfo.is_file():
         lines = cpuinfo.read_text().splitlines()
         cpu = next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), cpu)
-    units = [
-        name
-        for name, present in (
-            ("AMX", torch.cpu._is_amx_tile_supported()),
-            ("AVX-512 BF16", torch.cpu._is_avx512_bf16_supported()),
-        )
-        if present
-    ]
-    return {"cpu": cpu, "cores": os.cpu_count(), "bf16_units": units, "torch_threads": torch.get_num_threads()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "bf16_units": list(bf16_units()),
+        "torch_threads": torch.get_num_threads(),
+    }

@@ -34,8 +34,9 @@ def _model() -> tuple:
         return _loaded
 
 
-def _token_states(messages: list[str], max_batch_tokens: int) -> tuple[list[np.ndarray], np.ndarray, list]:
-    """Each message's token states (tokens, 384), the mean over all its positions, and its tokens' offsets.
+def _token_states(messages: list[str], max_batch_tokens: int) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
+    """Each message's token states (tokens, 384), the mean over all its positions, and its tokens'
+    (start, end) character offsets (tokens, 2).
 
     A message is read in segments of at most `MAX_TOKENS` positions ([CLS] tokens [SEP]), the
     segments batched by length, each batch holding at most `max_batch_tokens` padded positions.
@@ -78,7 +79,8 @@ def _token_states(messages: list[str], max_batch_tokens: int) -> tuple[list[np.n
                 states[message][start : start + length - 2] = hidden[row, 1 : length - 1]
                 position_sums[message] += hidden[row, :length].sum(axis=0)
                 positions[message] += length
-    return states, position_sums / positions[:, None], encoded["offset_mapping"]
+    offsets = [np.asarray(pairs, dtype=np.int64).reshape(-1, 2) for pairs in encoded["offset_mapping"]]
+    return states, position_sums / positions[:, None], offsets
 
 
 def embed(units: Units, max_batch_tokens: int = 4096) -> np.ndarray:
@@ -94,9 +96,8 @@ def embed(units: Units, max_batch_tokens: int = 4096) -> np.ndarray:
         if units.whole[row]:
             embeddings[row] = whole[message]
             continue
-        token_offsets = np.asarray(offsets[message], dtype=np.int64).reshape(-1, 2)
-        first = int(np.searchsorted(token_offsets[:, 0], start, side="left"))
-        last = int(np.searchsorted(token_offsets[:, 1], end, side="right"))
+        first = int(np.searchsorted(offsets[message][:, 0], start, side="left"))
+        last = int(np.searchsorted(offsets[message][:, 1], end, side="right"))
         embeddings[row] = states[message][first:last].mean(axis=0) if last > first else 0.0
     norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
     return embeddings / np.maximum(norms, 1e-9)

@@ -50,16 +50,16 @@ class Units:
     def of(cls, folded: list[str]) -> "Units":
         texts, owner, whole, spans = [], [], [], []
         for index, message in enumerate(folded):
-            texts.append(message)
-            spans.append((0, len(message)))
             sentences = sentence_spans(message)
-            if len(sentences) > WINDOW_SENTENCES:
-                for first in range(len(sentences) - WINDOW_SENTENCES + 1):
-                    window = sentences[first : first + WINDOW_SENTENCES]
-                    texts.append(" ".join(message[start:end] for start, end in window))
-                    spans.append((window[0][0], window[-1][1]))
-            owner += [index] * (len(texts) - len(owner))
-            whole += [True] + [False] * (len(texts) - len(whole) - 1)
+            windows = (
+                [sentences[first : first + WINDOW_SENTENCES] for first in range(len(sentences) - WINDOW_SENTENCES + 1)]
+                if len(sentences) > WINDOW_SENTENCES
+                else []
+            )
+            texts += [message, *(" ".join(message[start:end] for start, end in window) for window in windows)]
+            spans += [(0, len(message)), *((window[0][0], window[-1][1]) for window in windows)]
+            owner += [index] * (1 + len(windows))
+            whole += [True] + [False] * len(windows)
         return cls(
             folded,
             texts,
