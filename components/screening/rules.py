@@ -57,6 +57,9 @@ _PERSON = (
 )
 _SELF_OTHER = r"(?:himself|herself|themselves|themself)"
 _METHODS_ZH = r"跳楼|跳河|跳江|烧炭|上吊|卧轨|割(?:手)?腕|服毒"  # a named method: intent, and a means cue
+_WHEN_ZH = r"今晚|今天|明天|马上|现在|这周|周末"
+_FAMILY_ZH = r"我妈|妈妈|母亲|我们|弟弟|妹妹|孩子|儿子|女儿"
+_PARTNER_ZH = r"丈夫|老公|男朋友|男友|对象|妻子|老婆"
 PATTERNS: tuple[Pattern, ...] = (
     *_patterns(
         "intent",
@@ -75,7 +78,7 @@ PATTERNS: tuple[Pattern, ...] = (
         r"\bthis is (?:my )?goodbye\b|\bgoodbye (?:everyone|world|forever)\b|\bwon't be (?:here|around) tomorrow\b",
         rf"\b{_PERSON}\b[^.!?]{{0,50}}\b(?:kill|kills|killing|hang|hangs|end|ends|ending) {_SELF_OTHER}\b",
         r"\b(?:end|take|ending|taking) (?:his|her|their) (?:own )?life\b",
-        r"(?<!想)(?:要|准备|打算|计划|决定|会|该)(?:去)?(?:自杀|轻生|寻死|自尽)|自杀(?:算了|吧)",
+        rf"(?<!想)(?:要|准备|打算|计划|决定|会|该)好?(?:{_WHEN_ZH})?就?(?:去)?(?:自杀|轻生|寻死|自尽)|自杀(?:算了|吧)",
         rf"了结(?:自己|生命)|结束(?:自己的?|我的)?生命|{_METHODS_ZH}|遗书|遗言|交代后事",
         r"告别这个世界|永别了|下辈子见",
     ),
@@ -113,6 +116,10 @@ PATTERNS: tuple[Pattern, ...] = (
         r"\bheld (?:me|her|him) (?:a )?prisoner\b|\bwon't let me leave\b",
         r"\b(?:afraid|scared) for my (?:\w+ )?(?:daughter|son|child|kid)s?'?s? safety\b",
         r"(?:家暴|打我(?!电话|手机|微信|视频)|掐我|踢我|扇我|把我锁在|被锁在|被关在|性侵|猥亵|(?:要|会)杀了我)(?!过)",
+        r"(?:打骂|殴打|虐待|暴打|毒打|揍)我(?![过家的])",
+        rf"(?:爸爸|爸|父亲|继父|{_PARTNER_ZH}|他)(?:还|又|经常|总是|常常|会|一直|天天)*(?:打|揍|殴打|暴打)(?:{_FAMILY_ZH})",
+        rf"(?:{_PARTNER_ZH})[^，。！？,!?]{{0,10}}暴力(?:倾向|行为)",
+        r"(?:怕|担心|害怕)(?:我|自己)?会(?:伤害|掐|摔|弄伤|弄死)到?(?:我的)?(?:孩子|宝宝|婴儿)",
     ),
     *_patterns(
         "signal",
@@ -142,17 +149,27 @@ _RECENT = re.compile(
     r"\b(?:again|still|right now|lately|these days|recently|tonight|today|this week|yesterday|last night|just now)\b"
     r"|现在又|现在还(?!没)|最近|又(?:开始|想|要|在|一次)|今晚|今天|这几天|还是想|还在想"
 )
+# Recalling the past now ("lately I keep remembering what he did", 最近总想起小时候) keeps it past.
+_RECALL = re.compile(
+    r"\b(?:remember\w*|memories|memory|flashbacks?|think(?:ing)? back)\b|想起|回想|回忆|记起|梦到|梦见|忘不了|阴影"
+)
 _FICTION = re.compile(
     r"\b(?:movie|film|show|series|episode|character|novel|book|game|video game|song|lyrics|anime|documentary)\b"
     r"|电视剧|电影|小说|游戏|剧里|剧中|追剧|部剧|场戏|纪录片|动漫|综艺|角色|女主|男主|漫画|歌词"
 )
+# Addressing one's counsellor (心理咨询师，您好) or being a patient is not a professional frame; speaking as one is.
+_ROLE_ZH = r"心理咨询师|咨询师|心理老师|护士|医生|社工"
 _ROLE = r"(?:nurse|doctor|gp|teacher|counsell?or|therapist|psychologist|social worker|police officer|manager|volunteer)"
 _PROFESSIONAL = re.compile(
-    r"\b(?:research|thesis|dissertation|essay|statistics|lecture|course|coursework|prevalence|risk assessment|"
-    r"training|protocol|chatbot|wording|de-escalat\w*|clinical|my (?:patient|client|student)s?|"
+    r"\b(?:research|thesis|dissertation|essay|statistics|lecture|(?<!\bof )course|coursework|prevalence|"
+    r"risk assessment|training (?:resources|materials|course|module)|"
+    r"(?:staff|crisis|suicide|safeguarding|first aid) training|protocol|chatbot|wording|de-escalat\w*|"
+    r"clinical (?:practice|setting|placement|rotation|supervisor|supervision|guidelines?|staff)|"
+    r"my (?:patient|client|student)s?|"
     rf"as an? {_ROLE}|{_ROLE} here|i'm an? {_ROLE}|"
     r"how (?:do|should|can) (?:i|we|you|therapists|counsell?ors|clinicians) (?:assess|screen|ask|respond))\b"
-    r"|论文|研究|统计|问卷|PHQ|第.{1,3}题|社工|社区工作|量表|疗法|反家暴法|保护令|告诫书|警情|警校|普法|为什么(?:有人|有的人)|课程|讲座|流行病学|风险评估|评估|危机干预|临床|诊断|概念|科普|来访者|咨询师|心理老师|护士|精神科|患者"
+    r"|论文|研究|统计|问卷|PHQ|第.{1,3}题|社工|社区工作|量表|疗法|反家暴法|保护令|告诫书|警情|警校|普法|为什么(?:有人|有的人)|课程|讲座|流行病学|风险评估|(?:如何|怎么|怎样)评估|评估(?:方法|工具|标准)|危机干预|临床|(?<![被确])诊断(?![为出我成])|概念|科普|来访者"
+    rf"|(?:作为|身为|我是)(?:一名|一个|一位)?[^，。,]{{0,8}}?(?:{_ROLE_ZH})|(?:{_ROLE_ZH})(?:想问|请教|提问|求助|问一下)|我的(?:患者|病人)"
 )
 _JOKING = re.compile(
     r"\b(?:lol|lmao|lmfao|jk|haha\w*)\b|(?<!not )(?<!n't )(?<!no )\b(?:joking|kidding)\b|😂|🤣|💀|🙃|🙄|哈哈|狗头"
@@ -170,6 +187,7 @@ _TIME_OR_MEANS = re.compile(
 )
 _CLAUSE_BREAK = re.compile(r"[,，;；:：、]|\bbut\b|但是|可是|不过")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_FIRST_PERSON = frozenset({"i", "i'm", "im", "i'd", "i'll", "i've"})
 
 
 def _clause(before: str) -> str:
@@ -178,12 +196,18 @@ def _clause(before: str) -> str:
 
 
 def _negated(before: str) -> str | None:
-    """The negation in the few words (or characters, for Chinese) just before a match."""
+    """The negation in the few words (or characters, for Chinese) just before a match.
+
+    An English negation counts only after the writer's last "I": in "my therapist does not know
+    I am going to...", the "not" belongs to another clause.
+    """
     clause = _clause(before)
     if _CJK.search(clause[-3:]):
         found = _NEGATION_ZH.search(clause[-8:])
     else:
-        found = _NEGATION.search(" ".join(clause.split()[-7:]))
+        words = clause.split()
+        subjects = [index for index, word in enumerate(words) if word in _FIRST_PERSON]
+        found = _NEGATION.search(" ".join(words[subjects[-1] if subjects else 0 :][-7:]))
     return found.group(0) if found else None
 
 
@@ -196,7 +220,7 @@ def _context(sentence: str, before: str) -> tuple[Context, str]:
         if found:
             return context, found.group(0)
     past = _PAST.search(sentence) or _ATTEMPTED.search(before.rstrip())
-    if past and not _RECENT.search(sentence):
+    if past and (_RECALL.search(sentence) or not _RECENT.search(sentence)):
         return "past", past.group(0)
     return "present", ""
 

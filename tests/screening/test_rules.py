@@ -51,6 +51,12 @@ def test_fold_sees_through_slang_leetspeak_and_width(raw, folded_part):
         "Her uncle beats my son when I'm at work",
         "He took my keys and won't let me leave the flat",
         "I'm scared for my kids' safety when he drinks",
+        "我妈这几年一直打骂我，昨天又动手了",
+        "继父喝了酒就打我妈，我躲在房间里不敢出来",
+        "我老公最近一喝酒就有暴力行为，我很怕他",
+        "生完宝宝以后我总担心自己会伤害到孩子",
+        "我决定今晚自杀",
+        "药我已经攒够了，我准备好自杀了",
     ],
 )
 def test_plain_statements_of_intent_are_present_intent(text):
@@ -147,6 +153,48 @@ def test_context_takes_a_match_out_of_the_present(text, context):
 def test_recurrence_or_a_denied_joke_keeps_the_risk_in_the_present(text):
     verdict = rule_verdict(find_matches(fold(text)))
     assert not verdict.past_only and (verdict.urgent or verdict.thought)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Addressing one's counsellor, mentioning one's own doctor or being a patient is not a professional frame.
+        "心理咨询师，您好，我今晚就要自杀。",
+        "你好，咨询师，我丈夫经常家暴我",
+        "我跟我的咨询师说过，明天我就要去跳楼",
+        "作为一个抑郁症患者，我决定自杀了",
+        "我被诊断为双相，我打算今晚自杀",
+        # A common word is not a professional frame: "of course", "clinical depression", "training".
+        "I have clinical depression and I am going to kill myself tonight",
+        "Of course I plan to end my life tonight",
+        "After the training session I am going to kill myself",
+        # A negation in another clause does not negate the intent.
+        "My therapist does not know I am going to kill myself tonight",
+        "No, I am going to end my life this weekend",
+    ],
+)
+def test_mentions_of_care_and_distant_negations_leave_intent_present(text):
+    assert rule_verdict(find_matches(fold(text))).urgent, contexts(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "context"),
+    [
+        ("作为新手咨询师，来访者说不想活了，我第一句该怎么回应？", "professional"),
+        ("急诊护士请教：割腕的病人离院前要注意什么？", "professional"),
+        ("我是社区医生，病人说想自杀的时候我该怎么评估？", "professional"),
+        ("最近总是想起小时候父亲打我的事情", "past"),
+        ("Lately I keep remembering when I was 15 and would cut my arms", "past"),
+        ("I'm not going to kill myself, I just need to vent", "negated"),
+    ],
+)
+def test_professional_speakers_recalled_abuse_and_own_negations_keep_their_context(text, context):
+    found = [c for c in contexts(text) if c[1] in ("intent", "thought")]
+    assert found and all(c[2] == context for c in found), found
+
+
+def test_abuse_patterns_leave_pets_and_possessions_alone():
+    assert not rule_verdict(find_matches(fold("心情不好的时候我会虐待我家里的猫"))).urgent
 
 
 def test_levels_combine_rules_and_heads():
