@@ -138,7 +138,8 @@ _NEGATION_ZH = re.compile(
 )
 _PAST = re.compile(
     r"\b(?:years? ago|months ago|used to|when i was (?:younger|little|a kid|a teen|a teenager|a child|\d+)|"
-    r"in (?:high school|middle school|college|my teens|the past)|back then|as a (?:kid|teen|teenager|child)|"
+    r"in (?:high school|middle school|college|my teens)|"
+    r"in the past(?! (?:few |couple of )?(?:days?|weeks?|nights?|hours?))|back then|as a (?:kid|teen|teenager|child)|"
     r"(?:years|months) (?:clean|free)|in recovery|last (?:year|spring|summer|autumn|fall|winter)|in (?:19|20)\d\d)\b"
     r"|以前|曾经|当年|小时候|[一二两三四五六七八九十几半\d]+(?:个)?(?:年|月|周|星期)前|前几年|多年前|上学期|往年"
     r"|最(?:严重|重|难受)的时候|被救(?:了)?回来|\d+岁(?:时|的时候|那年)|那时候|那时|当时|过去|去年|前年|年轻时|那年|那几年|那段"
@@ -149,13 +150,20 @@ _RECENT = re.compile(
     r"\b(?:again|still|right now|lately|these days|recently|tonight|today|this week|yesterday|last night|just now)\b"
     r"|现在又|现在还(?!没)|最近|又(?:开始|想|要|在|一次)|今晚|今天|这几天|还是想|还在想"
 )
+# "Now" in the match's own clause sets it against an earlier clause's past ("I used to be happy, now I...").
+_NOW = re.compile(r"\bnow\b|现在")
 # Recalling the past now ("lately I keep remembering what he did", 最近总想起小时候) keeps it past.
 _RECALL = re.compile(
     r"\b(?:remember\w*|memories|memory|flashbacks?|think(?:ing)? back)\b|想起|回想|回忆|记起|梦到|梦见|忘不了|阴影"
 )
+# Words that name fiction only in that sense: not "I'll show them", a depressive episode, a series of
+# attacks, this game of life, my character flaw, or giving away one's game accounts.
 _FICTION = re.compile(
-    r"\b(?:movie|film|show|series|episode|character|novel|book|game|video game|song|lyrics|anime|documentary)\b"
-    r"|电视剧|电影|小说|游戏|剧里|剧中|追剧|部剧|场戏|纪录片|动漫|综艺|角色|女主|男主|漫画|歌词"
+    r"\b(?:movie|film|(?:tv|the|a|this|that|netflix) show|series(?! of)|"
+    r"(?<!depressive )(?<!manic )(?<!psychotic )episode|(?:the|a|main|this|that) character|novel|book|"
+    r"video game|computer game|online game|in (?:the|a|this|that) game|(?:the|a|new|this|that) song|lyrics|"
+    r"anime|documentary)\b"
+    r"|电视剧|电影|小说|游戏(?!账号|装备|里那种)|剧里|剧中|追剧|部剧|场戏|纪录片|动漫|综艺|角色|女主|男主|漫画|歌词"
 )
 # Addressing one's counsellor (心理咨询师，您好) or being a patient is not a professional frame; speaking as one is.
 _ROLE_ZH = r"心理咨询师|咨询师|心理老师|护士|医生|社工"
@@ -220,7 +228,7 @@ def _context(sentence: str, before: str) -> tuple[Context, str]:
         if found:
             return context, found.group(0)
     past = _PAST.search(sentence) or _ATTEMPTED.search(before.rstrip())
-    if past and (_RECALL.search(sentence) or not _RECENT.search(sentence)):
+    if past and (_RECALL.search(sentence) or not (_RECENT.search(sentence) or _NOW.search(_clause(before)))):
         return "past", past.group(0)
     return "present", ""
 

@@ -168,12 +168,20 @@ def test_recurrence_or_a_denied_joke_keeps_the_risk_in_the_present(text):
         "I have clinical depression and I am going to kill myself tonight",
         "Of course I plan to end my life tonight",
         "After the training session I am going to kill myself",
+        # Nor are words that name fiction only in another sense.
+        "I'll show them all, I am going to kill myself tonight",
+        "After this depressive episode I plan to end my life tonight",
+        "这几天我把游戏账号都送人了，我准备好自杀了",
+        # A past in another clause, or a recent span, does not make a present intent past.
+        "I used to be happy, now I am going to kill myself",
+        "以前我很开心，现在我准备自杀",
+        "In the past week I have decided to kill myself",
         # A negation in another clause does not negate the intent.
         "My therapist does not know I am going to kill myself tonight",
         "No, I am going to end my life this weekend",
     ],
 )
-def test_mentions_of_care_and_distant_negations_leave_intent_present(text):
+def test_mentions_of_care_common_words_and_distant_negations_leave_intent_present(text):
     assert rule_verdict(find_matches(fold(text))).urgent, contexts(text)
 
 
