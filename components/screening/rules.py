@@ -196,6 +196,7 @@ _TIME_OR_MEANS = re.compile(
 _CLAUSE_BREAK = re.compile(r"[,，;；:：、]|\bbut\b|但是|可是|不过")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _FIRST_PERSON = frozenset({"i", "i'm", "im", "i'd", "i'll", "i've"})
+_NEGATED_BELIEF = re.compile(r"\b(?:don't|do not|never|wouldn't|would not) (?:think|believe|say|said)(?: that)?$")
 
 
 def _clause(before: str) -> str:
@@ -207,7 +208,7 @@ def _negated(before: str) -> str | None:
     """The negation in the few words (or characters, for Chinese) just before a match.
 
     An English negation counts only after the writer's last "I": in "my therapist does not know
-    I am going to...", the "not" belongs to another clause.
+    I am going to...", the "not" belongs to another clause; in "I don't think I will..." it does not.
     """
     clause = _clause(before)
     if _CJK.search(clause[-3:]):
@@ -215,7 +216,10 @@ def _negated(before: str) -> str | None:
     else:
         words = clause.split()
         subjects = [index for index, word in enumerate(words) if word in _FIRST_PERSON]
-        found = _NEGATION.search(" ".join(words[subjects[-1] if subjects else 0 :][-7:]))
+        start = subjects[-1] if subjects else 0
+        if _NEGATED_BELIEF.search(" ".join(words[max(start - 3, 0) : start])):
+            start = max(start - 3, 0)  # "I don't think I will...": the negation reaches the intent
+        found = _NEGATION.search(" ".join(words[start:][-7:]))
     return found.group(0) if found else None
 
 

@@ -194,6 +194,7 @@ def test_mentions_of_care_common_words_and_distant_negations_leave_intent_presen
         ("最近总是想起小时候父亲打我的事情", "past"),
         ("Lately I keep remembering when I was 15 and would cut my arms", "past"),
         ("I'm not going to kill myself, I just need to vent", "negated"),
+        ("I don't think I will kill myself", "negated"),
     ],
 )
 def test_professional_speakers_recalled_abuse_and_own_negations_keep_their_context(text, context):
