@@ -98,6 +98,7 @@ def test_wishes_thoughts_and_ongoing_self_harm_are_thoughts_not_intent(text):
         "想死你了！下周见",
         "这个ddl要我狗命",
         "他打我电话没接",
+        "爸爸打妈妈电话一直没人接",
         "I'm going to die of boredom in this meeting",
         "We went bungee jumping off a bridge in Queenstown",
         "这个课题我想死磕到底",
