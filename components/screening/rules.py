@@ -204,13 +204,12 @@ def _clause(before: str) -> str:
     return _CLAUSE_BREAK.split(before)[-1]
 
 
-def _negated(before: str) -> str | None:
-    """The negation in the few words (or characters, for Chinese) just before a match.
+def _negated(clause: str) -> str | None:
+    """The negation in the few words (or characters, for Chinese) of the clause leading up to a match.
 
     An English negation counts only after the writer's last "I": in "my therapist does not know
     I am going to...", the "not" belongs to another clause; in "I don't think I will..." it does not.
     """
-    clause = _clause(before)
     if _CJK.search(clause[-3:]):
         found = _NEGATION_ZH.search(clause[-8:])
     else:
@@ -224,7 +223,8 @@ def _negated(before: str) -> str | None:
 
 
 def _context(sentence: str, before: str) -> tuple[Context, str]:
-    negation = _negated(before)
+    clause = _clause(before)
+    negation = _negated(clause)
     if negation:
         return "negated", negation
     for context, cue in (("fiction", _FICTION), ("professional", _PROFESSIONAL), ("joking", _JOKING)):
@@ -232,7 +232,8 @@ def _context(sentence: str, before: str) -> tuple[Context, str]:
         if found:
             return context, found.group(0)
     past = _PAST.search(sentence) or _ATTEMPTED.search(before.rstrip())
-    if past and (_RECALL.search(sentence) or not (_RECENT.search(sentence) or _NOW.search(_clause(before)))):
+    recent = _RECENT.search(sentence) or _NOW.search(clause)
+    if past and (_RECALL.search(sentence) or not recent):
         return "past", past.group(0)
     return "present", ""
 
