@@ -57,7 +57,7 @@ class Console:
         try:
             conversation_id, token = await asyncio.to_thread(
                 self.conversations.open, message, screening["level"], tuple(screening["categories"]),
-                detect_language(message), first["request_id"],
+                detect_language(message), first["request_id"], screening["basis"],
             )  # fmt: skip
         except StoreUnavailable:
             log.error("request %s: no conversation opened (the store is unavailable)", first["request_id"])

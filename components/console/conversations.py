@@ -2,7 +2,8 @@
 
 A person's question opens a conversation; its private link carries a random token of which only the
 SHA-256 is stored. Every asker message keeps its screening level, and the conversation the gravest
-one, so the queue shows urgent conversations first and then those waiting longest. A counsellor
+one, so the queue shows urgent conversations first (those with an explicit statement before the
+classifier's flags, which are far less often urgent) and then those waiting longest. A counsellor
 claims a conversation before answering it, so two people never answer the same one; whoever holds
 the claim replies. Every counsellor action is one row of the audit trail, written in the same
 transaction as the action. Message text is sealed (components/console/keys.py) before it is stored.
@@ -34,6 +35,11 @@ def graver(level: str, other: str) -> str:
     return max(level, other, key=LEVELS.index)
 
 
+def firmer(basis: str | None, other: str | None) -> str | None:
+    """An urgent statement outweighs an urgent classifier flag, which outweighs no urgency."""
+    return max(basis, other, key=(None, "classifier", "statement").index)
+
+
 class UnsafeDraft(PsyllmError):
     """A reply built on model text for a conversation that is now urgent, or on a draft that is not its own."""
 
@@ -51,16 +57,23 @@ class Conversations:
 
     @needs_database
     def open(
-        self, text: str, level: str, categories: tuple[str, ...], language: str, request_id: str
+        self,
+        text: str,
+        level: str,
+        categories: tuple[str, ...],
+        language: str,
+        request_id: str,
+        basis: str | None = None,
     ) -> tuple[int, str]:
-        """A new conversation holding the asker's first message: its id and the link's token."""
+        """A new conversation holding the asker's first message (`basis`: why it is urgent, if it is): its id and
+        the link's token."""
         token = secrets.token_urlsafe(24)
         with self.engine.begin() as connection:
             now = utc_now()
             opened = connection.execute(
                 insert(conversations).values(
                     token_sha256=sha256(token), created_at=now, level=level, categories=",".join(categories),
-                    language=language, awaiting_since=now,
+                    language=language, awaiting_since=now, urgent_basis=basis,
                 )
             )  # fmt: skip
             conversation_id = int(opened.inserted_primary_key[0])
@@ -85,6 +98,7 @@ class Conversations:
                 .where(conversations.c.id == row.id)
                 .values(
                     level=graver(row.level, screening.level),
+                    urgent_basis=firmer(row.urgent_basis, screening.basis),
                     categories=",".join(dict.fromkeys([*known, *screening.categories])),
                     awaiting_since=row.awaiting_since or utc_now(),
                 )
@@ -127,12 +141,15 @@ class Conversations:
             section = "answered" if not waiting else "claimed" if row.claimed_by else "unclaimed"
             since = aware(row.awaiting_since) if waiting else None
             sections[section].append({
-                "id": row.id, "level": row.level, "categories": [c for c in row.categories.split(",") if c],
-                "language": row.language, "claimed_by": row.claimed_by, "created_at": aware(row.created_at).isoformat(),
+                "id": row.id, "level": row.level, "basis": row.urgent_basis,
+                "categories": [c for c in row.categories.split(",") if c], "language": row.language,
+                "claimed_by": row.claimed_by, "created_at": aware(row.created_at).isoformat(),
                 "waiting_s": round((now - since).total_seconds()) if since else None,
             })  # fmt: skip
         for section in sections.values():
-            section.sort(key=lambda item: (-LEVELS.index(item["level"]), -(item["waiting_s"] or 0), -item["id"]))
+            section.sort(key=lambda item: (
+                -LEVELS.index(item["level"]), item["basis"] != "statement", -(item["waiting_s"] or 0), -item["id"]
+            ))  # fmt: skip
         return sections
 
     @needs_database
@@ -154,9 +171,9 @@ class Conversations:
             row = self._by_id(connection, conversation_id)
             self._audit(connection, reader, "read", conversation_id)
             return {
-                "id": row.id, "level": row.level, "categories": [c for c in row.categories.split(",") if c],
-                "language": row.language, "claimed_by": row.claimed_by,
-                "awaiting": row.awaiting_since is not None,
+                "id": row.id, "level": row.level, "basis": row.urgent_basis,
+                "categories": [c for c in row.categories.split(",") if c], "language": row.language,
+                "claimed_by": row.claimed_by, "awaiting": row.awaiting_since is not None,
                 "messages": [m for m in self._messages(connection, row.id) if m["author"] != "draft"],
             }  # fmt: skip
 

@@ -36,6 +36,7 @@ conversations = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("level", String(16), nullable=False),  # the gravest level of any of the asker's messages
+    Column("urgent_basis", String(16)),  # statement if any urgent message stated it, else classifier (screener.Basis)
     Column("categories", String(200), nullable=False),
     Column("language", String(8), nullable=False),
     Column("claimed_by", String(100), ForeignKey("counsellors.name")),

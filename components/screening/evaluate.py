@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 from components.config import ScreeningConfig
 from components.errors import PsyllmError
@@ -18,7 +19,7 @@ from components.jsonl import write_atomic, write_json
 from components.results import METRICS_FILE
 from components.screening.labelled import LEVELS, LabelledMessage, Level
 from components.screening.real_sources import SOURCES, RealMessage, Source, read_source
-from components.screening.screener import Screener
+from components.screening.screener import Basis, Screener, Screening
 from components.screening.train import load_real, load_sets
 
 REPORT_FILE = "report.md"
@@ -50,8 +51,11 @@ def _rate(successes: int, trials: int) -> dict:
     return {"value": value, "ci95": [round(low, 4), round(high, 4)], "successes": successes, "trials": trials}
 
 
-def score(actual: list[Level], predicted: list[Level], kinds: list[str] | None = None) -> dict:
-    """Urgent recall/precision with Wilson intervals, the urgent 2x2 table and the 3-level confusion."""
+def score(
+    actual: list[Level], predicted: list[Level], kinds: list[str] | None = None, bases: list[Basis | None] | None = None
+) -> dict:
+    """Urgent recall/precision with Wilson intervals, the urgent 2x2 table and the 3-level confusion;
+    with `bases`, the precision of urgent flags from explicit statements and from the classifier alone."""
     pairs = list(zip(actual, predicted, strict=True))
     true_positive = sum(a == "urgent" and p == "urgent" for a, p in pairs)
     false_negative = sum(a == "urgent" and p != "urgent" for a, p in pairs)
@@ -66,6 +70,14 @@ def score(actual: list[Level], predicted: list[Level], kinds: list[str] | None =
         "level_confusion": {a: {p: confusion[(a, p)] for p in LEVELS} for a in LEVELS},
         "level_accuracy": sum(a == p for a, p in pairs) / len(pairs) if pairs else None,
     }
+    if bases is not None:
+        result["urgent_precision_by_basis"] = {
+            basis: _rate(
+                sum(a == "urgent" and b == basis for a, b in zip(actual, bases, strict=True)),
+                sum(b == basis for b in bases),
+            )
+            for basis in get_args(Basis)
+        }
     if kinds is not None:
         by_kind: dict[str, list[int]] = {}
         for kind, (a, p) in zip(kinds, pairs, strict=True):
@@ -93,6 +105,14 @@ def _section(title: str, metrics: dict) -> list[str]:
         f"- urgent recall: {_percent(metrics['urgent_recall'])}",
         f"- urgent precision: {_percent(metrics['urgent_precision'])}",
         f"- urgent table: TP {table['tp']}, FN {table['fn']}, FP {table['fp']}, TN {table['tn']}",
+    ]
+    if "urgent_precision_by_basis" in metrics:
+        by_basis = metrics["urgent_precision_by_basis"]
+        lines.append(
+            f"- urgent precision by basis: explicit statement {_percent(by_basis['statement'])}; "
+            f"classifier alone {_percent(by_basis['classifier'])}"
+        )
+    lines += [
         "",
         "| true \\ predicted | " + " | ".join(LEVELS) + " |",
         "|---|" + "---|" * len(LEVELS),
@@ -120,13 +140,13 @@ def _unseen_messages(shared_data: Path, labelled: list[LabelledMessage]) -> dict
 
 
 def _flag_rates(
-    unseen: dict[Source, list[RealMessage]], levels: dict[str, Level], labelled: list[LabelledMessage]
+    unseen: dict[Source, list[RealMessage]], verdicts: dict[str, Screening], labelled: list[LabelledMessage]
 ) -> dict:
-    """Per source: how often its unseen messages are flagged urgent, against the labelled urgent rate
-    (over every labelled message of the source)."""
+    """Per source: how often its unseen messages are flagged urgent (and how many of those by an explicit
+    statement), against the labelled urgent rate (over every labelled message of the source)."""
     rates = {}
     for source, messages in unseen.items():
-        flags = [levels[m.text] for m in messages]
+        flags = [verdicts[m.text].level for m in messages]
         flagged = sum(level == "urgent" for level in flags)
         labels = [m.label for m in labelled if m.kind == f"real:{source}"]
         labelled_urgent = sum(label == "urgent" for label in labels)
@@ -135,6 +155,7 @@ def _flag_rates(
         rates[source] = {
             "messages": len(messages),
             "flagged_urgent": _rate(flagged, len(messages)),
+            "flagged_urgent_by_statement": sum(verdicts[m.text].basis == "statement" for m in messages),
             "flagged_elevated": sum(level == "elevated" for level in flags),
             "labelled_urgent": _rate(labelled_urgent, len(labels)),
             "flag_ratio": round(flag_rate / labelled_rate, 3) if labelled_rate else None,
@@ -142,10 +163,10 @@ def _flag_rates(
     return rates
 
 
-def _levels(screener: Screener, texts: list[str]) -> dict[str, Level]:
-    """Each distinct text's level, screened once: the real test split is also part of its source."""
+def _verdicts(screener: Screener, texts: list[str]) -> dict[str, Screening]:
+    """Each distinct text's verdict, screened once: the real test split is also part of its source."""
     distinct = list(dict.fromkeys(texts))
-    return dict(zip(distinct, (verdict.level for verdict in screener.screen_many(distinct)), strict=True))
+    return dict(zip(distinct, screener.screen_many(distinct), strict=True))
 
 
 def _flag_section(rates: dict, max_ratio: float) -> list[str]:
@@ -154,13 +175,15 @@ def _flag_section(rates: dict, max_ratio: float) -> list[str]:
         "",
         f"Bar: the flag rate at most {max_ratio}x the labelled urgent rate.",
         "",
-        "| source | messages | flagged urgent [95 % CI] | flagged elevated | labelled urgent [95 % CI] | ratio |",
-        "|---|---|---|---|---|---|",
+        "| source | messages | flagged urgent [95 % CI] | of which statements | flagged elevated "
+        "| labelled urgent [95 % CI] | ratio |",
+        "|---|---|---|---|---|---|---|",
     ]
     for source, rate in rates.items():
         ratio = "n/a" if rate["flag_ratio"] is None else f"{rate['flag_ratio']:.2f}"
         lines.append(
-            f"| {source} | {rate['messages']} | {_percent(rate['flagged_urgent'])} | {rate['flagged_elevated']} "
+            f"| {source} | {rate['messages']} | {_percent(rate['flagged_urgent'])} "
+            f"| {rate['flagged_urgent_by_statement']} | {rate['flagged_elevated']} "
             f"| {_percent(rate['labelled_urgent'])} | {ratio} |"
         )
     return [*lines, ""]
@@ -181,7 +204,7 @@ def run(config: ScreeningConfig, shared_data: Path, screener: Screener, out_dir:
         )
     }
     unseen = _unseen_messages(shared_data, labelled) if real_absent is None else {}
-    levels = _levels(
+    verdicts = _verdicts(
         screener,
         [m.text for test in splits.values() for m in test] + [m.text for ms in unseen.values() for m in ms],
     )
@@ -190,13 +213,14 @@ def run(config: ScreeningConfig, shared_data: Path, screener: Screener, out_dir:
             if key == "test_split" or real_absent is None:
                 raise PsyllmError(f"the {language} {title.lower()} is empty")
             continue
-        predicted = [levels[m.text] for m in test]
-        result = score([m.label for m in test], predicted, [m.kind for m in test])
+        predicted = [verdicts[m.text].level for m in test]
+        bases = [verdicts[m.text].basis for m in test]
+        result = score([m.label for m in test], predicted, [m.kind for m in test], bases)
         result["misses"] = _misses([m.id for m in test], [m.label for m in test], predicted)
         metrics[key][language] = result
         report += _section(f"{title}, {language}", result)
     if real_absent is None:
-        metrics["sources"] = _flag_rates(unseen, levels, labelled)
+        metrics["sources"] = _flag_rates(unseen, verdicts, labelled)
         report += _flag_section(metrics["sources"], MAX_FLAG_RATIO)
     else:
         metrics["real_test_split"] = {"skipped": real_absent}

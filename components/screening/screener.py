@@ -9,6 +9,7 @@ One message takes milliseconds on a CPU (see bench/screening.py).
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -24,18 +25,25 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[a-z]{2,}")
 
 
+# Why a message is urgent: an explicit statement the rules read in its context, or the classifier alone.
+# Counsellors see it, and their queue puts statements first: on the real train split's out-of-fold
+# scores every statement flag was urgent and few classifier-only flags were (README: screening).
+Basis = Literal["statement", "classifier"]
+
+
 class InvalidMessage(PsyllmError, ValueError):
     """The input is not something a person could have written: not text, empty or too long."""
 
 
 @dataclass(frozen=True)
 class Screening:
-    """The verdict: `urgent` is True exactly when `level` is "urgent"."""
+    """The verdict: `urgent` is True exactly when `level` is "urgent", and then `basis` says why."""
 
     urgent: bool
     level: Level
     categories: tuple[Category, ...]
     reasons: tuple[str, ...]
+    basis: Basis | None = None
     scores: dict[str, float] = field(default_factory=dict)
 
 
@@ -141,5 +149,6 @@ class Screener:
             level=level,
             categories=categories_for(level, matches, category_scores),
             reasons=tuple(dict.fromkeys(reasons)),
+            basis=("statement" if verdict.urgent else "classifier") if level == "urgent" else None,
             scores=scores,
         )

@@ -97,6 +97,7 @@ def screening_json(screening: Screening) -> dict[str, Any]:
         "level": screening.level,
         "categories": list(screening.categories),
         "reasons": list(screening.reasons),
+        "basis": screening.basis,
     }
 
 

@@ -33,3 +33,12 @@ def test_score_counts_the_urgent_table_and_the_level_confusion():
     assert result["level_confusion"]["urgent"] == {"none": 0, "elevated": 1, "urgent": 2}
     assert result["level_confusion"]["none"] == {"none": 1, "elevated": 1, "urgent": 0}
     assert result["urgent_correct_by_kind"]["b"] == {"correct": 0, "wrong": 1}
+
+
+def test_score_splits_urgent_precision_by_what_made_each_flag():
+    actual = ["urgent", "urgent", "none", "none", "elevated", "none"]
+    predicted = ["urgent", "urgent", "urgent", "urgent", "urgent", "none"]
+    bases = ["statement", "classifier", "statement", "classifier", "classifier", None]
+    by_basis = score(actual, predicted, bases=bases)["urgent_precision_by_basis"]
+    assert (by_basis["statement"]["successes"], by_basis["statement"]["trials"]) == (1, 2)
+    assert (by_basis["classifier"]["successes"], by_basis["classifier"]["trials"]) == (1, 3)

@@ -16,6 +16,16 @@ FLAG_RATE_UNMET = "flag rate 2.0x (CPsyCounD) to 8.9x (CounselChat) the labelled
 WRITTEN_BAR_UNMET = "written test split precision en 0.63, zh 0.65 since its labels follow the real criteria"
 
 
+def test_an_urgent_verdict_says_whether_an_explicit_statement_or_the_classifier_alone_made_it(trained_screener):
+    stated = trained_screener.screen("I'm going to kill myself tonight. I have the pills ready.")
+    implied = trained_screener.screen(
+        "I gave my dog to my sister and wrote letters to my kids. "
+        "After Saturday nobody will have to worry about me again."
+    )
+    calm = trained_screener.screen("How do I sleep better?")
+    assert (stated.basis, implied.basis, calm.basis) == ("statement", "classifier", None)
+
+
 @pytest.mark.parametrize(
     "text",
     [

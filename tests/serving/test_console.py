@@ -74,9 +74,9 @@ def test_a_counsellor_answers_the_urgent_conversation_first_and_the_asker_sees_i
     ana = sign_in(browser, served, tokens["ana"])
     unclaimed = ana.locator("#unclaimed button")
     unclaimed.first.wait_for()
-    levels = [re.search(r"· (\w+) ·", label)[1] for label in unclaimed.all_inner_texts()]
+    levels = [re.search(r"· (urgent|elevated|none)\b", label)[1] for label in unclaimed.all_inner_texts()]
     assert levels == sorted(levels, key=["urgent", "elevated", "none"].index)  # urgent first
-    assert f"#{urgent_id} · urgent" in " ".join(unclaimed.all_inner_texts())
+    assert f"#{urgent_id} · urgent: explicit statement" in " ".join(unclaimed.all_inner_texts())
 
     ana.locator(f'#unclaimed button[data-id="{urgent_id}"]').click()
     ana.locator("#messages", has_text=URGENT).wait_for()

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sqlalchemy import create_engine, text, update
 from components.console.accounts import Accounts, Counsellor
 from components.console.conversations import Conversations, NotYours, UnknownConversation, UnsafeDraft, purge_text
 from components.console.keys import ConsoleKeys, new_key
-from components.console.migrate import head, migrate
+from components.console.migrate import MIGRATIONS, head, migrate
 from components.console.schema import console_sessions, messages, metadata, utc_now
 from components.errors import PsyllmError
 from components.feedback_export import DRAFTS_FILE, PAIRS_FILE, write_feedback
@@ -72,6 +73,25 @@ def test_migrations_bring_an_empty_store_to_the_newest_revision_once(store_url):
         assert connection.execute(text("SELECT count(*) FROM conversations")).scalar() == 0
 
 
+def test_a_store_at_the_first_revision_upgrades_in_place_keeping_its_conversations(store_url):
+    from alembic import command
+    from alembic.config import Config
+
+    engine = Store(store_url, store_text=False).engine
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text(
+            "INSERT INTO conversations (token_sha256, created_at, level, categories, language, awaiting_since) "
+            "VALUES ('t', '2026-12-01 10:00:00', 'urgent', 'suicide', 'en', '2026-12-01 10:00:00')"
+        ))  # fmt: skip
+    assert migrate(engine) == head()
+    queued = Conversations(engine, KEYS).queue()["unclaimed"]
+    assert [(item["level"], item["basis"]) for item in queued] == [("urgent", None)]
+
+
 def test_the_queue_puts_urgent_first_then_the_longest_waiting(console):
     conversations, _ = console
     calm, calm_token = conversations.open("How do I sleep better?", "none", (), "en", "r1")
@@ -93,6 +113,20 @@ def test_the_queue_puts_urgent_first_then_the_longest_waiting(console):
 
     conversations.follow_up(calm_token, "Also, I wake at 4 every day", CALM, None)
     assert conversations.queue()["claimed"][0]["id"] == calm  # still bo's, waiting again
+
+
+def test_an_explicit_statement_comes_before_the_classifiers_urgent_flags(console):
+    conversations, _ = console
+    flagged, flagged_token = conversations.open("My kids fight all day", "urgent", (), "en", "r1", "classifier")
+    stated, _ = conversations.open("I will take the pills tonight", "urgent", (), "en", "r2", "statement")
+    queue = conversations.queue(now=utc_now() + timedelta(minutes=5))
+    expected = [(stated, "statement"), (flagged, "classifier")]  # the flag waited longer, the statement goes first
+    assert [(item["id"], item["basis"]) for item in queue["unclaimed"]] == expected
+
+    conversations.follow_up(flagged_token, "She said she'd stab me tonight", replace(URGENT, basis="statement"), None)
+    conversations.follow_up(flagged_token, "Any advice?", replace(URGENT, basis="classifier"), None)  # never weaker
+    assert conversations.conversation(flagged, ANA)["basis"] == "statement"
+    assert [item["basis"] for item in conversations.queue()["unclaimed"]] == ["statement", "statement"]
 
 
 def test_only_the_claimer_replies_and_a_second_counsellor_cannot_claim(console):
