@@ -168,7 +168,8 @@ ApiKey = Annotated[str | None, Header()]
 
 @web.get("/cases")
 def open_cases(status: str | None = None, x_api_key: ApiKey = None) -> JSONResponse:
-    """Urgent cases for counsellors (newest first), with the question only if text storage is on."""
+    """Urgent cases for counsellors (explicit statements first, then newest), with the question only if text
+    storage is on."""
     if refused := _authorised(x_api_key):
         return refused
     if status not in (None, "open", "resolved"):

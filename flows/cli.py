@@ -388,10 +388,10 @@ def export_feedback(
 
     from components.console.conversations import Conversations
     from components.console.keys import ConsoleKeys
-    from components.console.migrate import migrate
     from components.feedback_export import PAIRS_FILE, write_feedback
     from components.locations import CONSOLE_KEY_ENV
     from components.serving.campaign_store import CampaignStore
+    from components.serving.migrate import migrate
 
     folder = out or load_params().paths.feedback
     engine = _store(store).engine
@@ -463,7 +463,7 @@ def _accounts(store: str | None) -> "Accounts":
     """Counsellors' accounts in the service's store, its schema brought up to date; the console key is required."""
     from components.console.accounts import Accounts
     from components.console.keys import ConsoleKeys, ConsoleOff
-    from components.console.migrate import migrate
+    from components.serving.migrate import migrate
 
     keys = ConsoleKeys.from_environment()
     if keys is None:
@@ -513,8 +513,8 @@ def conversations_key() -> None:
 
 @conversations_app.command("migrate")
 def conversations_migrate(store: StoreUrl = None) -> None:
-    """Bring the store's console tables to the newest schema (the service also does this when it starts)."""
-    from components.console.migrate import migrate
+    """Bring the store's tables to the newest schema (opening the store, as the service does, does this too)."""
+    from components.serving.migrate import migrate
 
     typer.echo(f"conversations: the store is at schema revision {migrate(_store(store).engine)}")
 
@@ -528,7 +528,7 @@ def conversations_purge(
 ) -> None:
     """Delete the text of messages older than the retention period; who answered what, and when, stays."""
     from components.console.conversations import purge_text
-    from components.console.migrate import migrate
+    from components.serving.migrate import migrate
     from components.serving.settings import serve_config
 
     days = older_than if older_than is not None else serve_config(Path.cwd()).retention_days

@@ -48,7 +48,7 @@ ANSWERED_SHOWN = 50  # the queue's answered section: the most recent only
 
 
 class Conversations:
-    """The console's work over a migrated store (components/console/migrate.py)."""
+    """The console's work over a migrated store (components/serving/migrate.py)."""
 
     def __init__(self, engine: Engine, keys: ConsoleKeys) -> None:
         self.engine, self.keys = engine, keys

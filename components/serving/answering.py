@@ -188,7 +188,9 @@ class Answerer:
         except QueueFull:
             if screening.level == "none":
                 raise
-        issued = IssuedAnswer(request_id, self.model_version, screening.level, screening.categories, request.question)
+        issued = IssuedAnswer(
+            request_id, self.model_version, screening.level, screening.categories, request.question, screening.basis
+        )
         case_id = await self._record(issued, screening.urgent)
         log.info("request %s: screened %s %s", request_id, screening.level, ",".join(screening.categories) or "-")
         if case_id is not None:

@@ -137,11 +137,11 @@ def check_scores(scores: object, side: str) -> dict[str, int]:
 
 
 class CampaignStore:
-    """Campaigns in the database behind `engine` (the service's store); every method is one transaction."""
+    """Campaigns in the database behind `engine` (an opened `Store`'s, so its tables exist); every method is one
+    transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
 
     @needs_database
     def create(

@@ -21,7 +21,6 @@ from components.console.console import Console
 from components.console.conversations import Conversations
 from components.console.keys import ConsoleKeys
 from components.console.metrics import ConsoleMetrics
-from components.console.migrate import migrate
 from components.console.retrieval import ArticleIndex
 from components.errors import PsyllmError
 from components.hardware import inference_dtype
@@ -35,6 +34,7 @@ from components.modelling.prompt import PromptTemplate
 from components.modelling.stored_generation import load_generation
 from components.screening.screener import MANIFEST_FILE, Screener
 from components.serving.answering import Answerer
+from components.serving.migrate import migrate
 from components.serving.settings import serve_config
 from components.serving.store import Store, resolve_store_url
 from components.tracking import MODEL_ARTIFACT, SCREENER_ARTIFACT

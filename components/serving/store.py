@@ -4,6 +4,7 @@ SQLAlchemy Core over SQLite (the default: WAL mode, `synchronous=FULL`, so every
 service acknowledged survives a `kill -9` or a power cut) or Postgres by URL. Raw text (a
 question, a rater's comment) is stored only when `store_text` is on; otherwise a row holds
 what a counsellor needs to act (time, screening level and categories) and nothing a person wrote.
+The tables are created and evolved by Alembic (`migrate.py`) when a store is opened.
 
 A database that stops answering (Postgres restarted, the network gone) makes every method raise
 `StoreUnavailable`, which the service answers with 503 and Retry-After; the pool pings each
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    case,
     create_engine,
     event,
     insert,
@@ -42,6 +44,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, OperationalError
 
 from components.errors import PsyllmError
+from components.serving.migrate import migrate
 
 log = logging.getLogger(__name__)
 RATING_SCALES = ("helpfulness", "fluency", "relevance", "logic")
@@ -82,6 +85,7 @@ cases = Table(
     Column("resolved_at", DateTime(timezone=True)),
     Column("resolved_by", String(100)),
     Column("question", Text),
+    Column("basis", String(16)),  # why the message was urgent: statement or classifier (screener.Basis)
 )
 
 
@@ -132,6 +136,7 @@ class IssuedAnswer:
     level: str
     categories: tuple[str, ...]
     question: str | None
+    basis: str | None = None  # why it is urgent, if it is (screener.Basis)
 
 
 def new_request_id() -> str:
@@ -173,7 +178,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_durable)
         try:
-            metadata.create_all(self.engine)
+            migrate(self.engine)
         except OperationalError as unreachable:
             raise PsyllmError(
                 f"serve.store_url: cannot open the store ({str(unreachable.orig).strip()})"
@@ -205,6 +210,7 @@ class Store:
                     categories=categories,
                     status="open",
                     question=question,
+                    basis=issued.basis,
                 )
             )
             return int(opened.inserted_primary_key[0])
@@ -250,8 +256,8 @@ class Store:
 
     @needs_database
     def cases(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Urgent cases, newest first; only `status` ones when given."""
-        query = select(cases).order_by(cases.c.id.desc())
+        """Urgent cases, those from an explicit statement first, then newest first; only `status` ones when given."""
+        query = select(cases).order_by(case((cases.c.basis == "statement", 0), else_=1), cases.c.id.desc())
         if status is not None:
             query = query.where(cases.c.status == status)
         with self.engine.connect() as connection:

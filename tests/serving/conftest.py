@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import MetaData, create_engine
 
 from tests.conftest import free_port
 from tests.pipeline.project import BIN, clone_project, run
@@ -71,6 +72,17 @@ def postgres_url():
         if server is None:
             pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
         yield server.url
+
+
+def emptied(url: str) -> str:
+    """The database at `url` with every table dropped, Alembic's record included, so a store opened on it
+    starts from the first migration."""
+    engine = create_engine(url)
+    tables = MetaData()
+    tables.reflect(engine)
+    tables.drop_all(engine)
+    engine.dispose()
+    return url
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

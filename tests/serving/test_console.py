@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from components.console.keys import sha256
-from components.console.migrate import head
 from components.console.schema import conversations
+from components.serving.migrate import head
 from tests.pipeline.project import BIN, environment
 from tests.serving.servers import CONSOLE_KEY
 from tests.serving.test_page import ask

@@ -15,15 +15,16 @@ from sqlalchemy import create_engine, text, update
 from components.console.accounts import Accounts, Counsellor
 from components.console.conversations import Conversations, NotYours, UnknownConversation, UnsafeDraft, purge_text
 from components.console.keys import ConsoleKeys, new_key
-from components.console.migrate import MIGRATIONS, head, migrate
-from components.console.schema import console_sessions, messages, metadata, utc_now
+from components.console.schema import console_sessions, messages, utc_now
 from components.errors import PsyllmError
 from components.feedback_export import DRAFTS_FILE, PAIRS_FILE, write_feedback
 from components.screening import Screening
 from components.serving.campaign_store import CampaignStore
+from components.serving.migrate import MIGRATIONS, head, migrate
 from components.serving.store import Store
 from tests.conftest import PROJECT_ROOT
 from tests.pipeline.project import BIN, environment
+from tests.serving.conftest import emptied
 from tests.serving.servers import CONSOLE_KEY
 
 KEYS = ConsoleKeys(CONSOLE_KEY)
@@ -35,12 +36,7 @@ SECRET = "my name is Mei Lin, mei.lin@example.com, and I keep thinking about the
 def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.sqlite'}"
-    url = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
-    metadata.drop_all(engine)  # each test starts empty, migrations and all
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    return url
+    return emptied(request.getfixturevalue("postgres_url"))  # each test starts empty, migrations and all
 
 
 @pytest.fixture
@@ -77,7 +73,7 @@ def test_a_store_at_the_first_revision_upgrades_in_place_keeping_its_conversatio
     from alembic import command
     from alembic.config import Config
 
-    engine = Store(store_url, store_text=False).engine
+    engine = create_engine(store_url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
@@ -87,6 +83,7 @@ def test_a_store_at_the_first_revision_upgrades_in_place_keeping_its_conversatio
             "INSERT INTO conversations (token_sha256, created_at, level, categories, language, awaiting_since) "
             "VALUES ('t', '2026-12-01 10:00:00', 'urgent', 'suicide', 'en', '2026-12-01 10:00:00')"
         ))  # fmt: skip
+    engine = Store(store_url, store_text=False).engine  # opening the store applies the newer revisions
     assert migrate(engine) == head()
     queued = Conversations(engine, KEYS).queue()["unclaimed"]
     assert [(item["level"], item["basis"]) for item in queued] == [("urgent", None)]

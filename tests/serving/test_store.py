@@ -10,6 +10,7 @@ import pytest
 from components.errors import PsyllmError
 from components.serving.store import AlreadyRated, IssuedAnswer, Store, UnknownRequest, resolve_store_url
 from tests.conftest import PROJECT_ROOT
+from tests.serving.conftest import emptied
 
 SCORES = {"helpfulness": 4, "fluency": 5, "relevance": 3, "logic": 4}
 
@@ -18,17 +19,36 @@ SCORES = {"helpfulness": 4, "fluency": 5, "relevance": 3, "logic": 4}
 def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.sqlite'}"
-    url = request.getfixturevalue("postgres_url")
-    from sqlalchemy import create_engine
-
-    from components.serving.store import metadata
-
-    metadata.drop_all(create_engine(url))  # each test starts empty
-    return url
+    return emptied(request.getfixturevalue("postgres_url"))  # each test starts empty
 
 
 def issued(request_id: str, level: str = "none", question: str = "How do I sleep better?") -> IssuedAnswer:
     return IssuedAnswer(request_id, "psyllm/1", level, ("suicide",) if level == "urgent" else (), question)
+
+
+def test_a_store_made_before_alembic_kept_its_tables_upgrades_in_place_and_lists_statements_first(store_url):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, insert, text
+
+    from components.serving.store import answers, cases, metadata
+
+    engine = create_engine(store_url)
+    metadata.create_all(engine)  # as the service made its tables before they were migrated
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE cases DROP COLUMN basis"))
+        now = datetime.now(UTC)
+        connection.execute(insert(answers).values(
+            request_id="e" * 32, created_at=now, model_version="psyllm/1", level="urgent", categories="", withheld=False
+        ))  # fmt: skip
+        connection.execute(insert(cases).values(request_id="e" * 32, created_at=now, categories="", status="open"))
+    engine.dispose()
+    store = Store(store_url, store_text=False)
+    for request_id, basis in (("f" * 32, "classifier"), ("g" * 32, "statement")):
+        store.record_answer(IssuedAnswer(request_id, "psyllm/1", "urgent", (), None, basis), urgent=True)
+    assert [(case["request_id"][0], case["basis"]) for case in store.cases()] == [
+        ("g", "statement"), ("f", "classifier"), ("e", None)
+    ]  # fmt: skip
 
 
 def test_ratings_are_accepted_once_per_rater_and_only_for_issued_answers(store_url):

@@ -1,4 +1,4 @@
-"""Alembic's entry point: migrations run on the connection `components.console.migrate` passes in."""
+"""Alembic's entry point: migrations run on the connection `components.serving.migrate` passes in."""
 
 from alembic import context
 

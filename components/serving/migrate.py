@@ -1,8 +1,10 @@
-"""Bring the service's store up to the console's newest schema with Alembic, on SQLite or Postgres.
+"""Bring the service's store to its newest schema with Alembic, on SQLite or Postgres.
 
-Each revision in `migrations/versions/` is applied once, in order, and recorded in the store's
-`alembic_version` table, so a deployment upgrades in place by starting the new service (or with
-`psyllm conversations migrate`). A new column or table is a new revision, never an edit of an old one.
+Every table the store holds (answers, ratings and cases, rating campaigns, the counsellor console)
+is created and evolved here. Each revision in `migrations/versions/` is applied once, in order, and
+recorded in the store's `alembic_version` table; opening a `Store` applies any it lacks, so a
+deployment upgrades in place by starting the new service (or with `psyllm conversations migrate`).
+A new column or table is a new revision, never an edit of an old one.
 """
 
 import logging
