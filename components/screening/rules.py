@@ -73,7 +73,8 @@ PATTERNS: tuple[Pattern, ...] = (
         r"(?<!bungee )\bjump(?:ing)? (?:off|from|in front of) (?:a |the |my |this )?"
         r"(?:bridge|roof|rooftop|building|balcony|cliff|train|tower|window|ledge)\b",
         r"\btake all (?:of )?(?:my|the|these|those) (?:pills|meds|tablets)\b|\boverdose (?:on|tonight)\b",
-        r"\b(?:hoard|hoarding|stockpiling|saving up) (?:my |the )?(?:\w+ )?(?:pills|meds|medication|tablets)\b",
+        r"\b(?:hoard|hoarding|hoarded|stockpiling|stockpiled|saving up|saved up|been saving) (?:all )?(?:my |the )?"
+        r"(?:\w+ )?(?:pills|meds|medication|tablets)\b",
         r"\bslit(?:ting)? my wrists?\b",
         r"\bthis is (?:my )?goodbye\b|\bgoodbye (?:everyone|world|forever)\b|\bwon't be (?:here|around) tomorrow\b",
         rf"\b{_PERSON}\b[^.!?]{{0,50}}\b(?:kill|kills|killing|hang|hangs|end|ends|ending) {_SELF_OTHER}\b",

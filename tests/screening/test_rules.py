@@ -45,6 +45,8 @@ def test_fold_sees_through_slang_leetspeak_and_width(raw, folded_part):
         "又开始割腕了",
         # Preparation and violence happening now, as real questions put them (at length, in passing).
         "I've been stockpiling my sleeping tablets and nobody knows",
+        "I have saved up my pills and tonight I am going to take them all.",  # issue 15's own example
+        "I stockpiled all my meds over the summer",
         "My husband has been physically abusive to me since the baby came",
         "When we argue we hit each other until someone leaves",
         "Sometimes I slap him when the anger takes over",
