@@ -19,7 +19,7 @@ from components.console.accounts import Counsellor
 from components.console.keys import ConsoleKeys, sha256
 from components.console.schema import LEVELS, audit, aware, console_sessions, conversations, messages, utc_now
 from components.errors import PsyllmError
-from components.screening import Screening
+from components.screening import Basis, Screening
 from components.serving.store import needs_database
 
 
@@ -35,7 +35,7 @@ def graver(level: str, other: str) -> str:
     return max(level, other, key=LEVELS.index)
 
 
-def firmer(basis: str | None, other: str | None) -> str | None:
+def firmer(basis: Basis | None, other: Basis | None) -> Basis | None:
     """An urgent statement outweighs an urgent classifier flag, which outweighs no urgency."""
     return max(basis, other, key=(None, "classifier", "statement").index)
 
@@ -63,7 +63,7 @@ class Conversations:
         categories: tuple[str, ...],
         language: str,
         request_id: str,
-        basis: str | None = None,
+        basis: Basis | None = None,
     ) -> tuple[int, str]:
         """A new conversation holding the asker's first message (`basis`: why it is urgent, if it is): its id and
         the link's token."""
