@@ -391,7 +391,6 @@ def export_feedback(
     from components.feedback_export import PAIRS_FILE, write_feedback
     from components.locations import CONSOLE_KEY_ENV
     from components.serving.campaign_store import CampaignStore
-    from components.serving.migrate import migrate
 
     folder = out or load_params().paths.feedback
     engine = _store(store).engine
@@ -400,7 +399,6 @@ def export_feedback(
     if keys is None:
         typer.echo(f"export-feedback: counsellors' answers not exported: set {CONSOLE_KEY_ENV} to read them")
     else:
-        migrate(engine)
         sent = Conversations(engine, keys).sent_answers()
     manifest = write_feedback(CampaignStore(engine), folder, sent)
     typer.echo(
@@ -460,17 +458,15 @@ app.add_typer(counsellor_app, name="counsellor")
 
 
 def _accounts(store: str | None) -> "Accounts":
-    """Counsellors' accounts in the service's store, its schema brought up to date; the console key is required."""
+    """Counsellors' accounts in the service's store (opening it brings its schema up to date); the console key is
+    required."""
     from components.console.accounts import Accounts
     from components.console.keys import ConsoleKeys, ConsoleOff
-    from components.serving.migrate import migrate
 
     keys = ConsoleKeys.from_environment()
     if keys is None:
         raise ConsoleOff()
-    engine = _store(store).engine
-    migrate(engine)
-    return Accounts(engine, keys)
+    return Accounts(_store(store).engine, keys)
 
 
 @counsellor_app.command("add")
@@ -528,12 +524,10 @@ def conversations_purge(
 ) -> None:
     """Delete the text of messages older than the retention period; who answered what, and when, stays."""
     from components.console.conversations import purge_text
-    from components.serving.migrate import migrate
     from components.serving.settings import serve_config
 
     days = older_than if older_than is not None else serve_config(Path.cwd()).retention_days
     engine = _store(store).engine
-    migrate(engine)
     typer.echo(f"conversations: emptied the text of {purge_text(engine, days)} messages older than {days:g} days")
 
 

@@ -34,7 +34,6 @@ from components.modelling.prompt import PromptTemplate
 from components.modelling.stored_generation import load_generation
 from components.screening.screener import MANIFEST_FILE, Screener
 from components.serving.answering import Answerer
-from components.serving.migrate import migrate
 from components.serving.settings import serve_config
 from components.serving.store import Store, resolve_store_url
 from components.tracking import MODEL_ARTIFACT, SCREENER_ARTIFACT
@@ -93,8 +92,7 @@ def build_console(answerer: Answerer, root: Path, environ: Mapping[str, str] = o
     keys = ConsoleKeys.from_environment(environ)
     if keys is None or answerer.store is None:
         return None
-    engine = answerer.store.engine
-    migrate(engine)
+    engine = answerer.store.engine  # opening the store brought its schema up to date
     console = Console(
         answerer, Conversations(engine, keys), Accounts(engine, keys), ArticleIndex.from_corpus(articles_file(root)),
         ConsoleMetrics(), answerer.config.retention_days,

@@ -41,9 +41,8 @@ def store_url(request, tmp_path):
 
 @pytest.fixture
 def console(store_url):
-    engine = Store(store_url, store_text=False).engine
+    engine = Store(store_url, store_text=False).engine  # opening the store migrates it
     accounts = Accounts(engine, KEYS)
-    migrate(engine)
     conversations = Conversations(engine, KEYS)
     for counsellor in (ANA, BO):
         accounts.add(counsellor.name, counsellor.role)
