@@ -9,7 +9,7 @@ is stored in every record; a data test re-draws it and pins the test records' di
 
 import hashlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +60,7 @@ def load_real_labels(path: Path) -> list[RealLabel]:
                 note=record["note"],
             )
         )
-    repeated = {label.id for label in labels if sum(other.id == label.id for other in labels) > 1}
+    repeated = {id_ for id_, count in Counter(label.id for label in labels).items() if count > 1}
     if repeated:
         raise PsyllmError(f"{path}: ids labelled twice: {sorted(repeated)[:5]}")
     return labels
