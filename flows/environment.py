@@ -9,6 +9,7 @@ how a team points runs at its own Prefect server.
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from components.locations import DEBUG_ENV, PREFECT_LOCAL_HOME
@@ -25,6 +26,13 @@ def configure_prefect(project_root: Path) -> None:
     os.environ.setdefault("PREFECT_HOME", str(project_root.resolve() / PREFECT_LOCAL_HOME))
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
+
+
+def prepare_flow_run(project_root: Path) -> None:
+    """Before a CLI verb runs a flow: Prefect's project-local settings, and this environment's `psyllm`
+    and `dvc` first on PATH, so the flow's stages run the same installation."""
+    configure_prefect(project_root)
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 class _WithoutTraceback(logging.Formatter):
