@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -45,6 +45,9 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, Operat
 
 from components.errors import PsyllmError
 from components.serving.migrate import migrate
+
+if TYPE_CHECKING:
+    from components.screening import Basis
 
 log = logging.getLogger(__name__)
 RATING_SCALES = ("helpfulness", "fluency", "relevance", "logic")
@@ -136,7 +139,7 @@ class IssuedAnswer:
     level: str
     categories: tuple[str, ...]
     question: str | None
-    basis: str | None = None  # why it is urgent, if it is (screener.Basis)
+    basis: "Basis | None" = None  # why it is urgent, if it is
 
 
 def new_request_id() -> str:
