@@ -55,11 +55,17 @@ def _crawl(params: Params, run: "StepRun | None") -> list[str]:
 
     result = crawl.run(params.active().crawl, params.paths.crawl)
     report = result.report
-    return [
+    lines = [
         f"crawl: {report['pages_stored']} pages in {result.pages_file} "
         f"(robots skips {report['robots_skips']}, duplicates {report['duplicates']}, "
         f"off-domain links {report['off_domain_links']}, errors {sum(report['errors'].values())})"
     ]
+    if report["unreachable"]:
+        lines.append(
+            f"crawl: {report['unreachable']} URLs not fetched: their site's robots.txt was out of reach "
+            "(no network, or the site failing); the corpus is the pages above plus prepare.corpus_files"
+        )
+    return lines
 
 
 def _benchmark(params: Params, run: "StepRun | None") -> list[str]:

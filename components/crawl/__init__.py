@@ -1,7 +1,7 @@
 """The crawl step: fetch psychology articles politely and store their main text.
 
 Output, in `out_dir`: `pages.jsonl` (one page per line) and `report.json`
-(pages stored, robots skips, off-domain links, duplicates, errors by kind). The resumable
+(pages stored, robots skips, URLs on hosts out of reach, off-domain links, duplicates, errors by kind). The resumable
 state sits in `.state/` beside them, outside what DVC deletes before a re-run.
 """
 
@@ -23,7 +23,14 @@ from components.lineage import folder_digest
 
 log = logging.getLogger(__name__)
 
-SKIP_KINDS = ("robots_disallowed", "unsupported_type", "duplicate_url", "empty_text", "out_of_scope")
+SKIP_KINDS = (
+    "robots_disallowed",
+    "robots_unavailable",
+    "unsupported_type",
+    "duplicate_url",
+    "empty_text",
+    "out_of_scope",
+)
 PAGES_FILE = "pages.jsonl"
 REPORT_FILE = "report.json"
 
@@ -65,6 +72,8 @@ def _write_outputs(out_dir: Path, state: CrawlState) -> CrawlResult:
         "pages_stored": state.page_count(),
         "resumed": state.resumed,
         "robots_skips": counts.get("robots_disallowed", 0),
+        # URLs on hosts whose robots.txt could not be fetched (no network, or the site failing).
+        "unreachable": counts.get("robots_unavailable", 0),
         "off_domain_links": counts.get("off_domain_links", 0),
         "duplicates": counts.get("duplicate_text", 0) + counts.get("duplicate_url", 0),
         "skipped": {kind: counts[kind] for kind in SKIP_KINDS if counts.get(kind)},

@@ -122,7 +122,10 @@ class Crawler:
         async def may_visit(target: str) -> bool:
             if target != url and self._state.is_known(target):
                 raise FetchFailed("duplicate_url", target)
-            return (await self._robots.rules_for(target)).allows(target)
+            rules = await self._robots.rules_for(target)
+            if not rules.available:
+                raise FetchFailed("robots_unavailable", target)
+            return rules.allows(target)
 
         async def wait_turn(target: str) -> None:
             rules = await self._robots.rules_for(target)

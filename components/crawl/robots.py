@@ -1,7 +1,8 @@
 """robots.txt per host, parsed with protego and fetched once per crawl.
 
 Following RFC 9309: a 4xx robots.txt (none published) allows everything; a server error or
-an unreachable host disallows everything, since the site may be in trouble.
+an unreachable host disallows everything, since the site may be in trouble. Such a host is marked
+unavailable, so the report can tell "no network" from "the site says no".
 """
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ class RobotsRules:
 
     parser: Protego
     user_agent: str
+    available: bool = True
 
     def allows(self, url: str) -> bool:
         return self.parser.can_fetch(url, self.user_agent)
@@ -43,16 +45,17 @@ class RobotsCache:
     async def rules_for(self, url: str) -> RobotsRules:
         origin = origin_of(url)
         if origin not in self._rules:
-            self._rules[origin] = RobotsRules(await self._fetch(origin), self._user_agent)
+            self._rules[origin] = await self._fetch(origin)
         return self._rules[origin]
 
-    async def _fetch(self, origin: str) -> Protego:
+    async def _fetch(self, origin: str) -> RobotsRules:
         try:
             response = await self._client.get(f"{origin}/robots.txt", follow_redirects=True)
         except httpx.HTTPError:
-            return _DISALLOW_ALL
+            return RobotsRules(_DISALLOW_ALL, self._user_agent, available=False)
         if response.status_code >= 500:
-            return _DISALLOW_ALL
+            return RobotsRules(_DISALLOW_ALL, self._user_agent, available=False)
         if response.status_code >= 400:
-            return _ALLOW_ALL
-        return Protego.parse(response.content[: self._max_bytes].decode("utf-8", errors="replace"))
+            return RobotsRules(_ALLOW_ALL, self._user_agent)
+        text = response.content[: self._max_bytes].decode("utf-8", errors="replace")
+        return RobotsRules(Protego.parse(text), self._user_agent)

@@ -11,8 +11,9 @@ import pytest
 
 from components import crawl
 from components.config import load_params
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, free_port
 from tests.crawl.fixture_site import CRAWL_DELAY_S, ArticleHost, FixtureSite
+from tests.pipeline.project import BIN, run
 
 USER_AGENT = "psyllm-test-crawler/1.0"
 
@@ -193,6 +194,27 @@ def test_hosts_are_crawled_side_by_side_each_at_its_own_pace(tmp_path):
     for moments in times:
         assert_spaced(moments, delay)
     assert max(moments[0] for moments in times) < min(moments[len(moments) // 2] for moments in times)
+
+
+def test_a_host_out_of_reach_is_reported_as_such_not_as_robots_refusing(tmp_path):
+    """Offline (a GPU machine without a network), the seeds' hosts cannot be reached: RFC 9309 then
+    forbids crawling them, and the report must say the host was out of reach, not that it said no."""
+    dead_seed = f"http://127.0.0.1:{free_port()}/"  # nothing listens there
+    with ArticleHost("a", pages=3) as host:
+        result = crawl.run(crawl_config(host, seeds=[host.base + "/", dead_seed]), tmp_path)
+    report = result.report
+    assert (report["pages_stored"], report["unreachable"], report["robots_skips"]) == (4, 1, 0)
+    assert report["errors"] == {}
+
+
+def test_the_crawl_step_says_in_one_line_when_its_seeds_are_out_of_reach(tmp_path):
+    dead_seed = f"http://127.0.0.1:{free_port()}/"
+    completed = run(PROJECT_ROOT, str(BIN / "psyllm"), "crawl", "--seed", dead_seed, "--out", str(tmp_path))
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith("crawl: 0 pages")
+    assert lines[1].startswith("crawl: 1 URLs not fetched: their site's robots.txt was out of reach")
+    assert "Traceback" not in completed.stderr
 
 
 def test_the_crawl_benchmark_compares_hosts_side_by_side_with_one_request_at_a_time(tmp_path):
