@@ -22,6 +22,7 @@ from the sources they come from, then fails if any remaining training text is a 
 import hashlib
 import json
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -192,12 +193,30 @@ def read_sources(shared_data: Path) -> dict[BenchmarkSource, list[BenchmarkQuest
     }
 
 
+_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 def freeze(shared_data: Path, version: str, frozen_file: Path = FROZEN_FILE) -> dict[str, Any]:
-    """Pin every source's digest under a new version name (done once per benchmark version)."""
+    """Pin every source's digest under a new version name (done once per benchmark version).
+
+    Scores are compared only within a version, so a version name must never stand for two sets of
+    questions, and unchanged questions keep their name (renaming them would orphan every score).
+    """
+    if not _VERSION_NAME.fullmatch(version):
+        raise PsyllmError(
+            f"benchmark version {version!r}: a name of letters, digits, '.', '-' and '_' is needed, e.g. real-v2"
+        )
     sources = read_sources(shared_data)
     absent = [source for source, questions in sources.items() if questions is None]
     if absent:
         raise PsyllmError(f"cannot freeze the benchmark without every source; absent: {', '.join(absent)}")
+    digests = {source: source_digest(questions or []) for source, questions in sources.items()}
+    if frozen_file.is_file():
+        current = read_json(frozen_file)
+        if digests == {source: entry["digest"] for source, entry in current["sources"].items()}:
+            raise PsyllmError(f"the sources are unchanged: they are frozen as {current['version']} already")
+        if version == current["version"]:
+            raise PsyllmError(f"{version} is frozen with other questions: a changed benchmark needs a new name")
     frozen = {
         "version": version,
         "sources": {
@@ -205,7 +224,7 @@ def freeze(shared_data: Path, version: str, frozen_file: Path = FROZEN_FILE) -> 
                 "file": SOURCE_FILES[source],
                 "questions": len(questions or []),
                 "answers": sum(len(q.answers) for q in questions or []),
-                "digest": source_digest(questions or []),
+                "digest": digests[source],
             }
             for source, questions in sources.items()
         },

@@ -30,13 +30,34 @@ def _store(url: str | None) -> "Store":
     return service_store(Path.cwd(), url)
 
 
+def _written_store(url: str | None) -> "Store":
+    """The store for verbs that read what the service wrote. A SQLite file that is not there is a wrong
+    path (or a service that never ran), not an empty store to create and report on."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from components.errors import PsyllmError
+    from components.serving.settings import serve_config
+
+    given = url or serve_config(Path.cwd()).store_url
+    try:
+        parsed = make_url(given)
+    except ArgumentError:
+        return _store(url)  # which names the bad URL
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        database = Path.cwd() / parsed.database
+        if not database.is_file():
+            raise PsyllmError(f"no store at {database}: the service creates it when it first starts (psyllm serve)")
+    return _store(url)
+
+
 def report(
     store: StoreUrl = None,
     out: Annotated[Path, typer.Option(help="Folder for report.md and its plots.")] = Path("reports/human"),
 ) -> None:
     """Summarise human ratings (live ones and every campaign): intervals, plots, agreement, blind comparisons;
     logged to each registered version they cover (the `feedback-report` flow)."""
-    _store(store).close()  # a bad URL or an unreachable store is one clear line here, not a failed flow run
+    _written_store(store).close()  # a bad URL or an unreachable store is one clear line here, not a failed flow run
     prepare_flow_run(Path.cwd())
     from flows.feedback import HUMAN_EVAL_ARTIFACTS, feedback_report
 
@@ -62,8 +83,8 @@ def export_feedback(
     from components.locations import CONSOLE_KEY_ENV
     from components.serving.campaign_store import CampaignStore
 
+    engine = _written_store(store).engine
     folder = out or load_params().paths.feedback
-    engine = _store(store).engine
     keys = ConsoleKeys.from_environment()
     sent: list[dict[str, Any]] = []
     if keys is None:
@@ -118,7 +139,7 @@ def campaign_status(name: Annotated[str, typer.Argument(help="The campaign.")], 
     """Each rater's progress: items judged out of the campaign's."""
     from components.serving.campaign_store import CampaignStore
 
-    for rater, progress in CampaignStore(_store(store).engine).progress(name).items():
+    for rater, progress in CampaignStore(_written_store(store).engine).progress(name).items():
         typer.echo(f"{rater}: {progress['done']}/{progress['total']}")
 
 
@@ -194,5 +215,5 @@ def conversations_purge(
     from components.serving.settings import serve_config
 
     days = older_than if older_than is not None else serve_config(Path.cwd()).retention_days
-    engine = _store(store).engine
+    engine = _written_store(store).engine
     typer.echo(f"conversations: emptied the text of {purge_text(engine, days)} messages older than {days:g} days")

@@ -18,6 +18,8 @@ from components.config import CrawlConfig
 from components.crawl.crawler import Crawler
 from components.crawl.site_server import serve_folder
 from components.crawl.state import CrawlState
+from components.crawl.urls import canonicalize, in_scope
+from components.errors import PsyllmError
 from components.jsonl import write_json, write_jsonl
 from components.lineage import folder_digest
 
@@ -51,6 +53,7 @@ def run(config: CrawlConfig, out_dir: Path) -> CrawlResult:
             scope = {"sample_site": folder_digest(config.sample_site), "root": root}
         else:
             seeds, domains = config.seeds, config.allowed_domains or _hosts(config.seeds)
+            _check_seeds(seeds, domains)
             scope = {"seeds": sorted(seeds), "allowed_domains": sorted(domains)}
         fingerprint = hashlib.sha256(json.dumps(scope, sort_keys=True).encode()).hexdigest()
         state = stack.enter_context(closing(CrawlState(out_dir / ".state" / "crawl.sqlite", fingerprint)))
@@ -60,6 +63,18 @@ def run(config: CrawlConfig, out_dir: Path) -> CrawlResult:
         result = _write_outputs(out_dir, state)
         state.mark_finished()
         return result
+
+
+def _check_seeds(seeds: list[str], domains: list[str]) -> None:
+    """A seed the crawler cannot start from is a mistake to name, not a crawl of nothing."""
+    if not seeds:
+        raise PsyllmError("crawl: nothing to crawl: set crawl.sample_site or crawl.seeds")
+    for seed in seeds:
+        url = canonicalize(seed)
+        if url is None:
+            raise PsyllmError(f"crawl.seeds: {seed!r} is not an http(s) URL")
+        if not in_scope(url, domains):
+            raise PsyllmError(f"crawl.seeds: {seed} is outside crawl.allowed_domains ({', '.join(domains)})")
 
 
 def _hosts(seeds: list[str]) -> list[str]:

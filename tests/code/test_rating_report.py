@@ -1,6 +1,8 @@
 """`psyllm report` on stored ratings whose summary is known: means, agreement, the plot, and plain words
 where there is nothing to compute."""
 
+import pytest
+
 from components.rating_report import write_report
 from components.serving.store import IssuedAnswer, Store
 from tests.pipeline.project import BIN, run
@@ -75,3 +77,20 @@ def test_a_bad_store_url_is_one_clear_line(tmp_path):
     completed = run(tmp_path, str(BIN / "psyllm"), "report", "--store", "not a url")
     assert completed.returncode == 2 and "is not a database URL" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ("report",),
+        ("export-feedback",),
+        ("campaign", "status", "pilot"),
+        ("conversations", "purge", "--older-than", "1"),
+    ],
+)
+def test_a_store_that_is_not_there_is_named_not_created(tmp_path, verb):
+    """Read from a mistyped path, an empty store would report nothing and hide the mistake."""
+    missing = tmp_path / "typo" / "store.sqlite"
+    completed = run(tmp_path, str(BIN / "psyllm"), *verb, "--store", f"sqlite:///{missing}")
+    assert completed.returncode == 2 and f"no store at {missing}" in completed.stderr
+    assert "Traceback" not in completed.stderr and not missing.parent.exists()

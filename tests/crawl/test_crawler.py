@@ -3,6 +3,7 @@
 import contextlib
 import itertools
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from components import crawl
 from components.config import load_params
+from components.errors import PsyllmError
 from tests.conftest import PROJECT_ROOT, free_port
 from tests.crawl.fixture_site import CRAWL_DELAY_S, ArticleHost, FixtureSite
 from tests.pipeline.project import BIN, run
@@ -205,6 +207,23 @@ def test_a_host_out_of_reach_is_reported_as_such_not_as_robots_refusing(tmp_path
     report = result.report
     assert (report["pages_stored"], report["unreachable"], report["robots_skips"]) == (4, 1, 0)
     assert report["errors"] == {}
+
+
+@pytest.mark.parametrize(
+    ("seeds", "domains", "message"),
+    [
+        (["notaurl"], ["127.0.0.1"], "'notaurl' is not an http(s) URL"),
+        (["ftp://127.0.0.1/"], ["127.0.0.1"], "'ftp://127.0.0.1/' is not an http(s) URL"),
+        (["http://elsewhere.example/"], ["127.0.0.1"], "outside crawl.allowed_domains (127.0.0.1)"),
+        ([], [], "nothing to crawl"),
+    ],
+)
+def test_a_seed_it_cannot_crawl_is_an_error_not_an_empty_crawl(tmp_path, seeds, domains, message):
+    with FixtureSite() as site:
+        config = crawl_config(site, seeds=seeds, allowed_domains=domains)
+        with pytest.raises(PsyllmError, match=re.escape(message)):
+            crawl.run(config, tmp_path)
+    assert not site.requests and not list(tmp_path.iterdir())
 
 
 def test_the_crawl_step_says_in_one_line_when_its_seeds_are_out_of_reach(tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,9 @@ def test_no_benchmark_answer_was_pasted_under_a_counselchat_training_question(bu
     """Exhaustive Jaccard on a sample: the MinHash filter let no cross-split copy through."""
     rows = counselchat_rows(SHARED_DATA / benchmark.SOURCE_FILES["counselchat"])
     train_answers = [row.answer for row in rows if row.split == "train"]
-    answers = [answer for question in built.questions if question.source == "counselchat" for answer in question.answers]
+    answers = [
+        answer for question in built.questions if question.source == "counselchat" for answer in question.answers
+    ]
     sample = random.Random(0).sample(answers, 12)
     closest = max(jaccard(answer, other) for answer in sample for other in train_answers)
     assert closest < benchmark.NEAR_DUPLICATE
@@ -104,13 +107,36 @@ def test_a_missing_source_is_marked_missing_and_not_replaced(built, tmp_path, ca
     assert "counsel_chat.csv is absent" in caplog.text
 
 
-def test_a_changed_source_is_a_new_benchmark_version(tmp_path):
-    shared = tmp_path / "shared"
+def _with_changed_psyqa(shared: Path) -> Path:
+    """`shared` with a PsyQA file whose first answer has one sentence more."""
     psyqa = shared / benchmark.SOURCE_FILES["psyqa"]
     psyqa.parent.mkdir(parents=True)
     records = json.loads((SHARED_DATA / benchmark.SOURCE_FILES["psyqa"]).read_text(encoding="utf-8"))
     records[0]["answers"][0]["answer_text"] += "多一句话。"
     psyqa.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    return shared
+
+
+def test_a_new_version_needs_a_name_and_changed_questions(built, tmp_path):
+    """A version name stands for one set of questions: scores are compared only within it."""
+    frozen_file = tmp_path / "frozen.json"
+    shutil.copy(benchmark.FROZEN_FILE, frozen_file)
+    pinned = frozen_file.read_bytes()
+    for bad_name in ("", "real v2", "../real-v2"):
+        with pytest.raises(PsyllmError, match="a name of letters, digits"):
+            benchmark.freeze(SHARED_DATA, bad_name, frozen_file)
+    with pytest.raises(PsyllmError, match=f"unchanged: they are frozen as {built.version} already"):
+        benchmark.freeze(SHARED_DATA, "real-v2", frozen_file)
+    changed = _with_changed_psyqa(_shared_copy(tmp_path, ["counselchat"]))
+    with pytest.raises(PsyllmError, match=f"{built.version} is frozen with other questions"):
+        benchmark.freeze(changed, built.version, frozen_file)
+    assert frozen_file.read_bytes() == pinned
+    assert benchmark.freeze(changed, "real-v2", frozen_file)["version"] == "real-v2"
+    assert benchmark.build(changed, tmp_path / "out", frozen_file).version == "real-v2"
+
+
+def test_a_changed_source_is_a_new_benchmark_version(tmp_path):
+    shared = _with_changed_psyqa(tmp_path / "shared")
     with pytest.raises(PsyllmError, match="a changed benchmark is a new version"):
         benchmark.build(shared, tmp_path / "out")
     assert not (tmp_path / "out").exists()

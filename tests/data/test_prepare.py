@@ -66,11 +66,14 @@ def test_no_answer_crosses_splits_exactly_or_nearly(real_pairs):
     assert not near
 
 
+def _as_sets(splits: dict) -> dict:
+    return {name: {(p.source, p.question_id, p.answer) for p in pairs} for name, pairs in splits.items()}
+
+
 def test_split_is_deterministic_and_by_question(real_pairs):
     first, _ = split_pairs(real_pairs, CONFIG)
     second, _ = split_pairs(list(reversed(real_pairs)), CONFIG)
-    as_sets = lambda splits: {n: {(p.source, p.question_id, p.answer) for p in ps} for n, ps in splits.items()}
-    assert as_sets(first) == as_sets(second)
+    assert _as_sets(first) == _as_sets(second)
     split_of_question: dict[tuple[str, str], set[str]] = {}
     for name, members in first.items():
         for pair in members:
@@ -137,9 +140,7 @@ def test_bad_input_leaves_previous_outputs_intact(tmp_path):
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"question": "ok?", "answer": "fine"}\n{"question": "no answer"}\n')
     with pytest.raises(PsyllmError, match=r"broken\.jsonl:2"):
-        prepare.run(
-            config.model_copy(update={"qa_sources": [*sources, broken]}), pages, NO_BENCHMARK, tmp_path / "out"
-        )
+        prepare.run(config.model_copy(update={"qa_sources": [*sources, broken]}), pages, NO_BENCHMARK, tmp_path / "out")
     assert {path: path.read_bytes() for path in (tmp_path / "out").rglob("*.json*")} == before
     assert first.stats["qa"]["pairs_in"] == 85
     assert not list((tmp_path / "out").rglob("*.tmp"))
@@ -150,7 +151,9 @@ def test_local_corpus_files_join_their_text_fields(tmp_path, shared_file):
     from components.prepare.corpus import read_corpus_file
 
     exam = read_corpus_file(
-        CorpusFile(path=shared_file("cpsyexam/qa/train/cpsyexam_qa.json"), text_fields=["question", "answer"], source="x")
+        CorpusFile(
+            path=shared_file("cpsyexam/qa/train/cpsyexam_qa.json"), text_fields=["question", "answer"], source="x"
+        )
     )
     assert len(exam) == 2921 and all(document.text for document in exam)
     assert not any("<br" in document.text for document in exam)
