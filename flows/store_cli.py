@@ -24,31 +24,11 @@ StoreUrl = Annotated[
 ]
 
 
-def _store(url: str | None) -> "Store":
+def _store(url: str | None, create: bool = True) -> "Store":
+    """The service's store; verbs that only read what the service wrote pass `create=False`."""
     from components.serving.settings import service_store
 
-    return service_store(Path.cwd(), url)
-
-
-def _written_store(url: str | None) -> "Store":
-    """The store for verbs that read what the service wrote. A SQLite file that is not there is a wrong
-    path (or a service that never ran), not an empty store to create and report on."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from components.errors import PsyllmError
-    from components.serving.settings import serve_config
-
-    given = url or serve_config(Path.cwd()).store_url
-    try:
-        parsed = make_url(given)
-    except ArgumentError:
-        return _store(url)  # which names the bad URL
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        database = Path.cwd() / parsed.database
-        if not database.is_file():
-            raise PsyllmError(f"no store at {database}: the service creates it when it first starts (psyllm serve)")
-    return _store(url)
+    return service_store(Path.cwd(), url, create)
 
 
 def report(
@@ -57,7 +37,7 @@ def report(
 ) -> None:
     """Summarise human ratings (live ones and every campaign): intervals, plots, agreement, blind comparisons;
     logged to each registered version they cover (the `feedback-report` flow)."""
-    _written_store(store).close()  # a bad URL or an unreachable store is one clear line here, not a failed flow run
+    _store(store, create=False).close()  # a bad or missing store is one clear line here, not a failed flow run
     prepare_flow_run(Path.cwd())
     from flows.feedback import HUMAN_EVAL_ARTIFACTS, feedback_report
 
@@ -83,7 +63,7 @@ def export_feedback(
     from components.locations import CONSOLE_KEY_ENV
     from components.serving.campaign_store import CampaignStore
 
-    engine = _written_store(store).engine
+    engine = _store(store, create=False).engine
     folder = out or load_params().paths.feedback
     keys = ConsoleKeys.from_environment()
     sent: list[dict[str, Any]] = []
@@ -139,7 +119,7 @@ def campaign_status(name: Annotated[str, typer.Argument(help="The campaign.")], 
     """Each rater's progress: items judged out of the campaign's."""
     from components.serving.campaign_store import CampaignStore
 
-    for rater, progress in CampaignStore(_written_store(store).engine).progress(name).items():
+    for rater, progress in CampaignStore(_store(store, create=False).engine).progress(name).items():
         typer.echo(f"{rater}: {progress['done']}/{progress['total']}")
 
 
@@ -215,5 +195,5 @@ def conversations_purge(
     from components.serving.settings import serve_config
 
     days = older_than if older_than is not None else serve_config(Path.cwd()).retention_days
-    engine = _written_store(store).engine
+    engine = _store(store, create=False).engine
     typer.echo(f"conversations: emptied the text of {purge_text(engine, days)} messages older than {days:g} days")

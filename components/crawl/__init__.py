@@ -53,28 +53,32 @@ def run(config: CrawlConfig, out_dir: Path) -> CrawlResult:
             scope = {"sample_site": folder_digest(config.sample_site), "root": root}
         else:
             seeds, domains = config.seeds, config.allowed_domains or _hosts(config.seeds)
-            _check_seeds(seeds, domains)
             scope = {"seeds": sorted(seeds), "allowed_domains": sorted(domains)}
+        start = _canonical_seeds(seeds, domains)
         fingerprint = hashlib.sha256(json.dumps(scope, sort_keys=True).encode()).hexdigest()
         state = stack.enter_context(closing(CrawlState(out_dir / ".state" / "crawl.sqlite", fingerprint)))
         if state.resumed:
             log.info("resuming crawl: %d pages already stored", state.page_count())
-        asyncio.run(Crawler(config, seeds, domains, state).run())
+        asyncio.run(Crawler(config, start, domains, state).run())
         result = _write_outputs(out_dir, state)
         state.mark_finished()
         return result
 
 
-def _check_seeds(seeds: list[str], domains: list[str]) -> None:
-    """A seed the crawler cannot start from is a mistake to name, not a crawl of nothing."""
+def _canonical_seeds(seeds: list[str], domains: list[str]) -> list[str]:
+    """The seeds in canonical form. One the crawler cannot start from is a mistake to name, before
+    anything is written, not a crawl of nothing."""
     if not seeds:
         raise PsyllmError("crawl: nothing to crawl: set crawl.sample_site or crawl.seeds")
+    canonical = []
     for seed in seeds:
         url = canonicalize(seed)
         if url is None:
             raise PsyllmError(f"crawl.seeds: {seed!r} is not an http(s) URL")
         if not in_scope(url, domains):
             raise PsyllmError(f"crawl.seeds: {seed} is outside crawl.allowed_domains ({', '.join(domains)})")
+        canonical.append(url)
+    return canonical
 
 
 def _hosts(seeds: list[str]) -> list[str]:

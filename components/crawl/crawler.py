@@ -20,7 +20,7 @@ from components.crawl.extract import extract
 from components.crawl.fetch import FetchFailed, FetchPolicy, fetch
 from components.crawl.robots import RobotsCache
 from components.crawl.state import CrawlState, Page
-from components.crawl.urls import canonicalize, host_of, in_scope
+from components.crawl.urls import host_of, in_scope
 from components.language import detect_language
 from components.text import normalize_text
 
@@ -42,7 +42,8 @@ class _HostGate:
 
 
 class Crawler:
-    """One crawl over `state`: resumes its frontier and stops at `config.max_pages` pages."""
+    """One crawl over `state` from canonical, in-scope `seeds`: resumes its frontier and stops at
+    `config.max_pages` pages."""
 
     def __init__(self, config: CrawlConfig, seeds: list[str], allowed_domains: list[str], state: CrawlState) -> None:
         self._config = config
@@ -53,8 +54,7 @@ class Crawler:
         self._crawling: dict[str, asyncio.Task[None]] = {}
         self._finished = asyncio.Event()
         self._failure: Exception | None = None
-        canonical_seeds = [url for url in (canonicalize(seed) for seed in seeds) if url is not None]
-        state.enqueue([seed for seed in canonical_seeds if in_scope(seed, allowed_domains)], depth=0)
+        state.enqueue(seeds, depth=0)
         self._policy = FetchPolicy(
             allowed_domains=allowed_domains,
             max_redirects=config.max_redirects,

@@ -50,10 +50,10 @@ class RobotsCache:
 
     async def _fetch(self, origin: str) -> RobotsRules:
         try:
-            response = await self._client.get(f"{origin}/robots.txt", follow_redirects=True)
+            response: httpx.Response | None = await self._client.get(f"{origin}/robots.txt", follow_redirects=True)
         except httpx.HTTPError:
-            return RobotsRules(_DISALLOW_ALL, self._user_agent, available=False)
-        if response.status_code >= 500:
+            response = None
+        if response is None or response.status_code >= 500:
             return RobotsRules(_DISALLOW_ALL, self._user_agent, available=False)
         if response.status_code >= 400:
             return RobotsRules(_ALLOW_ALL, self._user_agent)

@@ -36,7 +36,8 @@ def serve_config(root: Path, environ: Mapping[str, str] = os.environ) -> ServeCo
     return config.model_copy(update=update)
 
 
-def service_store(root: Path, url: str | None = None) -> Store:
+def service_store(root: Path, url: str | None = None, create: bool = True) -> Store:
     """The service's store (or the one at `url`) for reading ratings and campaigns outside the service:
-    the CLI's reports and the gate. Text storage is off, so nothing written here keeps what a person wrote."""
-    return Store(resolve_store_url(url or serve_config(root).store_url, root), store_text=False)
+    the CLI's reports and the gate. Text storage is off, so nothing written here keeps what a person wrote.
+    With `create` off, a SQLite store that is not there is an error (`resolve_store_url`)."""
+    return Store(resolve_store_url(url or serve_config(root).store_url, root, create), store_text=False)

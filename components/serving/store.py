@@ -150,17 +150,26 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def resolve_store_url(url: str, root: Path) -> str:
-    """The URL with a relative SQLite path made absolute against `root` (the project)."""
+def resolve_store_url(url: str, root: Path, create: bool = True) -> str:
+    """The URL with a relative SQLite path made absolute against `root` (the project).
+
+    With `create` off (verbs that read what the service wrote), a SQLite file that is not there is a
+    wrong path or a service that never ran, not an empty store to create and report on.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as bad:
         raise PsyllmError(f"serve.store_url: {url!r} is not a database URL ({bad})") from bad
-    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_absolute():
-        database = (root / parsed.database).resolve()
-        database.parent.mkdir(parents=True, exist_ok=True)
-        return parsed.set(database=str(database)).render_as_string(hide_password=False)
-    return url
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return url
+    relative = not Path(parsed.database).is_absolute()
+    database = (root / parsed.database).resolve() if relative else Path(parsed.database)
+    if not create and parsed.database != ":memory:" and not database.is_file():
+        raise PsyllmError(f"no store at {database}: the service creates it when it first starts (psyllm serve)")
+    if not relative:
+        return url
+    database.parent.mkdir(parents=True, exist_ok=True)
+    return parsed.set(database=str(database)).render_as_string(hide_password=False)
 
 
 def _sqlite_durable(connection: sqlite3.Connection, _: object) -> None:
