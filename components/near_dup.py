@@ -34,6 +34,7 @@ class NearDuplicateIndex:
         self._permutations = permutations
         self._lsh = MinHashLSH(threshold=threshold, num_perm=permutations)
         self._signatures: dict[str, LeanMinHash] = {}
+        self._order: dict[str, int] = {}
 
     def signature(self, text: str) -> LeanMinHash:
         minhash = MinHash(num_perm=self._permutations, seed=_SEED)
@@ -45,14 +46,17 @@ class NearDuplicateIndex:
         return self._similar_to(self.signature(text))
 
     def add(self, key: str, text: str) -> list[str]:
-        """Store `text` under `key`; returns keys of near-duplicates stored before it."""
+        """Store `text` under `key`; returns keys of near-duplicates stored before it, oldest first."""
         signature = self.signature(text)
         matches = self._similar_to(signature)
         self._lsh.insert(key, signature)
         self._signatures[key] = signature
+        self._order[key] = len(self._order)
         return matches
 
     def _similar_to(self, signature: LeanMinHash) -> list[str]:
-        return [
+        """Matches in the order they were stored: LSH answers in hash order, which differs per process."""
+        found = [
             key for key in self._lsh.query(signature) if self._signatures[key].jaccard(signature) >= self._threshold
         ]
+        return sorted(found, key=self._order.__getitem__)

@@ -3,8 +3,10 @@
 The labels (`data/screening/real_labels.jsonl`, criteria in that folder's README) name a
 message of `real_sources` by id; its text is read from `../shared/data` when needed and never
 stored in the project. Near-duplicate messages share a `group`, so they never straddle the
-split. The split was drawn once by `draw_split`, before anything was tuned on these labels, and
-is stored in every record; a data test re-draws it and pins the test records' digest.
+split. Labels come in rounds (`round`: 1, 2, ...): each round's split was drawn once by
+`draw_split`, before anything was tuned on that round's labels, and is stored in every record; a
+data test re-draws it and pins each round's test digest. A later round never moves an earlier
+round's message: its groups and splits are drawn as if the later rounds did not exist.
 """
 
 import hashlib
@@ -19,7 +21,7 @@ from components.near_dup import NearDuplicateIndex
 from components.screening.labelled import LEVELS, Category, LabelledMessage, Level, check_record
 from components.screening.real_sources import SOURCE_LANGUAGE, SOURCES, RealMessage, Source, read_source
 
-_FIELDS = {"id", "source", "group", "label", "categories", "split", "note"}
+_FIELDS = {"id", "source", "group", "label", "categories", "split", "note", "round"}
 TEST_FRACTION = 0.3
 SPLIT_SALT = "screening-real-v1:"
 NEAR_DUPLICATE = 0.8
@@ -36,12 +38,15 @@ class RealLabel:
     categories: tuple[Category, ...]
     split: str
     note: str
+    round: int
 
 
 def _check(record: dict, where: str) -> None:
     check_record(record, where, _FIELDS)
     if record["source"] not in SOURCES:
         raise PsyllmError(f"{where}: source must be one of {', '.join(SOURCES)}, got {record['source']!r}")
+    if not isinstance(record["round"], int) or isinstance(record["round"], bool) or record["round"] < 1:
+        raise PsyllmError(f"{where}: round must be a whole number from 1, got {record['round']!r}")
 
 
 def load_real_labels(path: Path) -> list[RealLabel]:
@@ -58,6 +63,7 @@ def load_real_labels(path: Path) -> list[RealLabel]:
                 categories=tuple(record["categories"]),
                 split=record["split"],
                 note=record["note"],
+                round=record["round"],
             )
         )
     repeated = {id_ for id_, count in Counter(label.id for label in labels).items() if count > 1}
@@ -66,39 +72,52 @@ def load_real_labels(path: Path) -> list[RealLabel]:
     return labels
 
 
-def real_digest(labels: list[RealLabel], split: str) -> str:
-    """sha256 over one split's ids, sources, labels and categories: what the frozen-split test pins."""
-    chosen = sorted((r.id, r.source, r.label, list(r.categories)) for r in labels if r.split == split)
+def real_digest(labels: list[RealLabel], split: str, round_: int) -> str:
+    """sha256 over one round's split: ids, sources, labels and categories (what the frozen-split test pins)."""
+    chosen = sorted(
+        (r.id, r.source, r.label, list(r.categories)) for r in labels if r.split == split and r.round == round_
+    )
     return hashlib.sha256(json.dumps(chosen, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def near_duplicate_groups(messages: list[RealMessage]) -> dict[str, str]:
-    """Each message's group: the id of the first message it is a near-duplicate of (or its own)."""
+def near_duplicate_groups(rounds: list[list[RealMessage]]) -> dict[str, str]:
+    """Each message's group: that of the first message it nearly duplicates (or its own id).
+
+    `rounds` holds one source's messages round by round, each in file order. A message looks only
+    at messages before it, so a later round can join an earlier round's group but never regroup it.
+    """
     index = NearDuplicateIndex(threshold=NEAR_DUPLICATE, permutations=128)
     group: dict[str, str] = {}
-    for message in messages:
+    for message in (message for messages in rounds for message in messages):
         earlier = index.add(message.id, message.text)
         group[message.id] = group[earlier[0]] if earlier else message.id
     return group
 
 
 def draw_split(labels: list[RealLabel]) -> dict[str, str]:
-    """The split for every id: per (source, level) stratum, `TEST_FRACTION` of its groups go to test.
+    """The split for every id: per (round, source, level) stratum, `TEST_FRACTION` of its groups go to test.
 
-    A group's stratum is its most severe level. Groups are ordered by a salted hash of their
-    name, so the draw depends on nothing but the labels and groups.
+    A group belongs to the round of its first message, and its stratum is the most severe level
+    among that round's messages in it; a later message that joins it shares its split. Groups are
+    ordered by a salted hash of their name, so the draw depends on nothing but the labels and groups.
     """
     severity = {level: rank for rank, level in enumerate(LEVELS)}
+    group_round: dict[tuple[Source, str], int] = {}
+    for label in labels:
+        key = (label.source, label.group)
+        group_round[key] = min(label.round, group_round.get(key, label.round))
     group_level: dict[tuple[Source, str], Level] = {}
     for label in labels:
         key = (label.source, label.group)
-        if key not in group_level or severity[label.label] > severity[group_level[key]]:
+        if label.round == group_round[key] and (
+            key not in group_level or severity[label.label] > severity[group_level[key]]
+        ):
             group_level[key] = label.label
-    strata: dict[tuple[Source, Level], list[str]] = defaultdict(list)
+    strata: dict[tuple[int, Source, Level], list[str]] = defaultdict(list)
     for (source, group), level in group_level.items():
-        strata[(source, level)].append(group)
+        strata[(group_round[(source, group)], source, level)].append(group)
     test_groups: set[tuple[Source, str]] = set()
-    for (source, _), groups in strata.items():
+    for (_, source, _), groups in strata.items():
         ordered = sorted(groups, key=lambda g: hashlib.sha256(f"{SPLIT_SALT}{g}".encode()).hexdigest())
         test_groups |= {(source, group) for group in ordered[: int(TEST_FRACTION * len(ordered) + 0.5)]}
     return {label.id: "test" if (label.source, label.group) in test_groups else "train" for label in labels}

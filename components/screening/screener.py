@@ -16,7 +16,6 @@ import numpy as np
 from components.errors import PsyllmError
 from components.screening.decide import HEADS, Scorer, categories_for, decide_level, message_probabilities, rule_verdict
 from components.screening.labelled import CATEGORIES, LANGUAGES, Category, Language, Level
-from components.screening.linear_heads import LinearHeads
 from components.screening.normalize import MAX_MESSAGE_CHARS, fold
 from components.screening.rules import Match, find_matches
 
@@ -97,6 +96,10 @@ class Screener:
 
     @classmethod
     def load(cls, folder: Path) -> "Screener":
+        # The heads bring scikit-learn (seconds to import): commands that only name a verdict or the
+        # manifest (the console's, the registry's) import this module and never load heads.
+        from components.screening.linear_heads import LinearHeads
+
         if not (folder / MANIFEST_FILE).is_file():
             raise PsyllmError(f"no trained screener in {folder}/; run `psyllm train-screener`")
         return cls({language: LinearHeads.load(folder, language) for language in LANGUAGES})

@@ -121,3 +121,12 @@ def test_duplicate_key_is_rejected(index):
     index.add("same", PARAGRAPH)
     with pytest.raises(ValueError):
         index.add("same", UNRELATED)
+
+
+def test_near_duplicates_come_back_oldest_first():
+    """Groups name the first message a text repeats, so the answer must not follow LSH's hash order."""
+    index = NearDuplicateIndex(threshold=0.8, permutations=64)
+    keys = [f"message-{number}" for number in (17, 3, 11, 0, 19, 8, 5, 14, 1, 12, 6, 18, 9, 2, 15, 7, 13, 4, 10, 16)]
+    for key in keys:
+        index.add(key, "the same question asked again and again by many people")
+    assert index.add("latest", "the same question asked again and again by many people") == keys

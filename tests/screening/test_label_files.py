@@ -12,7 +12,7 @@ from components.screening.real_labels import load_real_labels
 WRITTEN = {"id": "en-1", "group": "g1", "text": "How do I sleep better?", "label": "none", "categories": []}
 WRITTEN |= {"kind": "ordinary", "split": "train"}
 REAL = {"id": "cc-1", "source": "counselchat", "group": "cc-1", "label": "none", "categories": [], "split": "train"}
-REAL |= {"note": "an ordinary question"}
+REAL |= {"note": "an ordinary question", "round": 1}
 
 
 def _write(path: Path, records: list[dict]) -> Path:
@@ -40,6 +40,7 @@ def test_a_real_message_labelled_twice_is_refused_by_id(tmp_path):
         ({"source": "reddit"}, "source must be one of"),
         ({"label": "urgent"}, "categories must be empty exactly when the label is 'none'"),
         ({"split": "validation"}, "split must be one of"),
+        ({"round": 0}, "round must be a whole number from 1"),
     ],
 )
 def test_a_bad_real_label_names_its_line(tmp_path, change, message):
