@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from components.screening import InvalidMessage
 from components.screening.normalize import MAX_MESSAGE_CHARS
 
-# Measured 2026-12-06 on the frozen test splits (README, "Urgent-case screening"); where a bar is not met,
+# Measured 2026-12-07 on the frozen test splits (README, "Urgent-case screening"); where a bar is not met,
 # a strict xfail says by how much, and fails once a screener meets it.
-REAL_BARS_UNMET = "real test split: recall en 3/5, zh 2/3; precision en 0.09, zh 0.22 (issue 15)"
-FLAG_RATE_UNMET = "flag rate 2.0x (CPsyCounD) to 8.9x (CounselChat) the labelled urgent rate (issue 15)"
-WRITTEN_BAR_UNMET = "written test split precision en 0.63, zh 0.65 since its labels follow the real criteria"
+REAL_BARS_UNMET = "real test split: recall en 3/5, zh 3/6; precision en 0.09, zh 0.23 (issue 15)"
+FLAG_RATE_UNMET = "flag rate 2.0x (CPsyCounD) to 7.8x (CounselChat) the labelled urgent rate (issue 15)"
+WRITTEN_BAR_UNMET = "written test split precision en 0.63, zh 0.62 since its labels follow the real criteria"
 
 
 def test_an_urgent_verdict_says_whether_an_explicit_statement_or_the_classifier_alone_made_it(trained_screener):
@@ -212,7 +212,7 @@ def _missed(message_id: str) -> pytest.ParameterSet:
 @pytest.mark.parametrize(
     "message_id",
     [_missed("cc-51"), _missed("cc-54"), "cc-233", "cc-282", "cc-618", "psyqa-4488", "cpsycound-61",
-     _missed("cpsycound-1537")],
+     _missed("cpsycound-1537"), "cpsycound-291", _missed("cpsycound-1487"), _missed("cpsycound-2263")],
 )  # fmt: skip
 def test_every_urgent_message_of_the_real_test_split_is_flagged(trained_screener, real_text, message_id):
     assert trained_screener.screen(real_text[message_id]).urgent
