@@ -18,6 +18,7 @@ from components.errors import PsyllmError
 from components.jsonl import write_atomic, write_json
 from components.results import METRICS_FILE
 from components.screening.labelled import LEVELS, LabelledMessage, Level
+from components.screening.real_labels import load_real_labels
 from components.screening.real_sources import SOURCES, RealMessage, Source, read_source
 from components.screening.screener import Basis, Screener, Screening
 from components.screening.train import load_real, load_sets
@@ -52,10 +53,16 @@ def _rate(successes: int, trials: int) -> dict:
 
 
 def score(
-    actual: list[Level], predicted: list[Level], kinds: list[str] | None = None, bases: list[Basis | None] | None = None
+    actual: list[Level],
+    predicted: list[Level],
+    kinds: list[str] | None = None,
+    bases: list[Basis | None] | None = None,
+    rounds: list[int] | None = None,
 ) -> dict:
     """Urgent recall/precision with Wilson intervals, the urgent 2x2 table and the 3-level confusion;
-    with `bases`, the precision of urgent flags from explicit statements and from the classifier alone."""
+    with `bases`, the precision of urgent flags from explicit statements and from the classifier alone;
+    with `rounds`, urgent recall and precision per labelling round (each round's test split has been
+    read a different number of times, so each is reported on its own too)."""
     pairs = list(zip(actual, predicted, strict=True))
     true_positive = sum(a == "urgent" and p == "urgent" for a, p in pairs)
     false_negative = sum(a == "urgent" and p != "urgent" for a, p in pairs)
@@ -78,6 +85,14 @@ def score(
             )
             for basis in get_args(Basis)
         }
+    if rounds is not None:
+        result["urgent_by_round"] = {}
+        for round_ in sorted(set(rounds)):
+            rows = [row for row, of_row in enumerate(rounds) if of_row == round_]
+            part = score([actual[row] for row in rows], [predicted[row] for row in rows])
+            result["urgent_by_round"][str(round_)] = {
+                key: part[key] for key in ("messages", "urgent_recall", "urgent_precision")
+            }
     if kinds is not None:
         by_kind: dict[str, list[int]] = {}
         for kind, (a, p) in zip(kinds, pairs, strict=True):
@@ -111,6 +126,11 @@ def _section(title: str, metrics: dict) -> list[str]:
         lines.append(
             f"- urgent precision by basis: explicit statement {_percent(by_basis['statement'])}; "
             f"classifier alone {_percent(by_basis['classifier'])}"
+        )
+    for round_, part in metrics.get("urgent_by_round", {}).items():
+        lines.append(
+            f"- labelling round {round_} ({part['messages']} messages): urgent recall "
+            f"{_percent(part['urgent_recall'])}, precision {_percent(part['urgent_precision'])}"
         )
     lines += [
         "",
@@ -195,6 +215,7 @@ def run(config: ScreeningConfig, shared_data: Path, screener: Screener, out_dir:
     report = ["# Urgent-case screening: evaluation", ""]
     real, real_absent = load_real(config, shared_data)
     labelled = [m for messages in real.values() for m in messages]
+    round_of = {label.id: label.round for label in load_real_labels(config.real_labels)}
     splits = {
         (key, title, language): [m for m in pool if m.split == "test"]
         for language, messages in load_sets(config).items()
@@ -215,7 +236,8 @@ def run(config: ScreeningConfig, shared_data: Path, screener: Screener, out_dir:
             continue
         predicted = [verdicts[m.text].level for m in test]
         bases = [verdicts[m.text].basis for m in test]
-        result = score([m.label for m in test], predicted, [m.kind for m in test], bases)
+        rounds = [round_of[m.id] for m in test] if key == "real_test_split" else None
+        result = score([m.label for m in test], predicted, [m.kind for m in test], bases, rounds)
         result["misses"] = _misses([m.id for m in test], [m.label for m in test], predicted)
         metrics[key][language] = result
         report += _section(f"{title}, {language}", result)

@@ -42,3 +42,14 @@ def test_score_splits_urgent_precision_by_what_made_each_flag():
     by_basis = score(actual, predicted, bases=bases)["urgent_precision_by_basis"]
     assert (by_basis["statement"]["successes"], by_basis["statement"]["trials"]) == (1, 2)
     assert (by_basis["classifier"]["successes"], by_basis["classifier"]["trials"]) == (1, 3)
+
+
+def test_score_reports_each_labelling_round_on_its_own():
+    actual = ["urgent", "urgent", "none", "urgent", "none", "none"]
+    predicted = ["urgent", "none", "urgent", "urgent", "none", "urgent"]
+    by_round = score(actual, predicted, rounds=[1, 1, 1, 2, 2, 2])["urgent_by_round"]
+    assert by_round["1"]["messages"] == 3 and by_round["2"]["messages"] == 3
+    assert (by_round["1"]["urgent_recall"]["successes"], by_round["1"]["urgent_recall"]["trials"]) == (1, 2)
+    assert (by_round["1"]["urgent_precision"]["successes"], by_round["1"]["urgent_precision"]["trials"]) == (1, 2)
+    assert (by_round["2"]["urgent_recall"]["successes"], by_round["2"]["urgent_recall"]["trials"]) == (1, 1)
+    assert (by_round["2"]["urgent_precision"]["successes"], by_round["2"]["urgent_precision"]["trials"]) == (1, 2)

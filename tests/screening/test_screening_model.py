@@ -183,6 +183,14 @@ def test_urgent_precision_on_the_frozen_real_test_split(measured_real, language)
     assert measured_real["real_test_split"][language]["urgent_precision"]["value"] >= 0.75
 
 
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_real_split_is_also_reported_by_labelling_round(measured_real, language):
+    split = measured_real["real_test_split"][language]
+    by_round = split["urgent_by_round"]
+    assert sum(part["messages"] for part in by_round.values()) == split["messages"]
+    assert sum(part["urgent_recall"]["trials"] for part in by_round.values()) == split["urgent_recall"]["trials"]
+
+
 @pytest.mark.parametrize(
     "source",
     [
