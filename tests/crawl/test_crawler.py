@@ -249,6 +249,8 @@ def test_the_crawl_benchmark_compares_hosts_side_by_side_with_one_request_at_a_t
     report = json.loads(out.read_text())
     assert report["politeness_limit_pages_per_s"] == 40 and report["pages_per_host"] == 4
     assert [(run["concurrency"], run["pages"]) for run in report["runs"]] == [(2, 8), (1, 8)]
-    concurrent, sequential = (run["pages_per_second"] for run in report["runs"])
-    assert report["fraction_of_limit"] == pytest.approx(concurrent / 40, abs=0.01)
-    assert report["speedup_over_sequential"] == pytest.approx(concurrent / sequential, rel=0.02)
+    # From each run's pages and seconds: pages per second are rounded to 2 places, and when a loaded
+    # machine makes them small that moves their ratio by more than the report's own rounding.
+    concurrent, sequential = (run["pages"] / run["wall_s"] for run in report["runs"])
+    assert report["fraction_of_limit"] == pytest.approx(concurrent / 40, rel=0.01, abs=0.0006)
+    assert report["speedup_over_sequential"] == pytest.approx(concurrent / sequential, rel=0.01, abs=0.006)
