@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import bentoml
 from fastapi import FastAPI, Header, Request
@@ -27,11 +27,14 @@ from components.console.routes import router as console_routes
 from components.errors import PsyllmError
 from components.locations import API_KEY_ENV
 from components.screening.screener import InvalidMessage
-from components.serving.answering import Answerer, AnswerRequest, check_request, collect, screening_json
 from components.serving.campaign_store import CampaignStore
+from components.serving.contract import AnswerRequest, check_request, collect, screening_json
 from components.serving.lifecycle import drain_on_sigterm, draining, exit_with_parent
 from components.serving.responses import error, page, refusal
 from components.serving.runtime import build_answerer, build_console
+
+if TYPE_CHECKING:  # the model's libraries load in the worker (build_answerer), not in BentoML's manager
+    from components.serving.answering import Answerer
 
 ROOT = Path(__file__).resolve().parent
 PAGES = ROOT / "components" / "serving"
@@ -99,7 +102,7 @@ async def invalid_request(_: Request, invalid: RequestValidationError) -> JSONRe
     )
 
 
-def _answerer() -> Answerer:
+def _answerer() -> "Answerer":
     return bentoml.get_current_service().answerer
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from components.errors import PsyllmError
 from components.jsonl import read_jsonl
 from components.screening.labelled import LEVELS, Level
-from components.serving.answering import AnswerRequest, InvalidRequest, check_request
 from components.serving.campaign_store import CampaignItem, CampaignStore
-from components.serving.runtime import load_answerer, model_version, served_folders, source_folder
+from components.serving.contract import AnswerRequest, InvalidRequest, check_request
+from components.serving.runtime import load_answerer, served_folders, source_folder
 from components.serving.settings import serve_config
 from components.serving.store import Store
+from components.version_folder import model_version
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

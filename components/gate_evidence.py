@@ -27,7 +27,7 @@ from components.promotion import Evidence, HumanEvidence
 from components.results import BenchmarkResults, read_model_evaluation
 from components.serving.campaign_store import CampaignStore
 from components.serving.settings import service_store
-from components.tracking import MODEL_ARTIFACT
+from components.version_folder import MODEL_ARTIFACT
 
 CHAMPION_SCORES = "champion_scores"  # in paths.cache
 EXPORTED_MODELS = "registry"  # in paths.cache

@@ -22,9 +22,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from components.errors import PsyllmError
-from components.screening.screener import MANIFEST_FILE
 from components.staging import staged_folder
-from components.tracking import MODEL_ARTIFACT, MODEL_DIGEST_TAG, SCREENER_ARTIFACT, SCREENER_DIGEST_TAG, connect
+from components.tracking import MODEL_DIGEST_TAG, SCREENER_DIGEST_TAG, connect
+from components.version_folder import MODEL_ARTIFACT, SCREENER_ARTIFACT, VERSION_FILE, is_version_folder
 
 MODEL_NAME = "psyllm"
 CHALLENGER = "challenger"
@@ -35,8 +35,6 @@ BASE_METRIC_PREFIX = "base_metric."
 GATE_TAG = "psyllm.gate"
 # The MLflow run that registered a version: its artefacts (model card, lineage, human ratings).
 REGISTER_RUN_TAG = "psyllm.register_run"
-# In an exported model folder: the registered version it is, which the service reports.
-VERSION_FILE = "registered_version.txt"
 
 
 @dataclass(frozen=True)
@@ -205,11 +203,6 @@ def resolve(model_uri: str) -> Version:
         hint = " (the gate has not promoted any version; see `psyllm promote`)" if found["alias"] == CHAMPION else ""
         raise PsyllmError(f"no version of {MODEL_NAME!r} holds the alias {found['alias']!r}{hint}")
     return version
-
-
-def is_version_folder(folder: Path) -> bool:
-    """Whether `folder` holds a version's answer model and its screener (exported, or baked into a Bento)."""
-    return (folder / MODEL_ARTIFACT).is_dir() and (folder / SCREENER_ARTIFACT / MANIFEST_FILE).is_file()
 
 
 def export_model(version: Version, destination: Path) -> Path:

@@ -26,12 +26,10 @@ from mlflow.types import ColSpec, Schema
 from components.config import ServeConfig
 from components.lineage import folder_digest
 from components.locations import EXPERIMENT_ENV, MLFLOW_LOCAL_STORE, PARENT_RUN_ENV, TRACKING_URI_ENV
+from components.version_folder import MODEL_ARTIFACT, SCREENER_ARTIFACT
 
 MODEL_DIGEST_TAG = "psyllm.model_digest"
 SCREENER_DIGEST_TAG = "psyllm.screener_digest"
-# The registered answer model's artefacts, and the folders of an exported (or baked) version.
-MODEL_ARTIFACT = "model"
-SCREENER_ARTIFACT = "screener"
 # Not "prompt_template": MLflow's transformers flavour reads that key as its own format string.
 TEMPLATE_METADATA_KEY = "psyllm_prompt_template"
 GENERATION_METADATA_KEY = "psyllm_generation"  # the decoding settings the model is evaluated and served with

@@ -323,8 +323,9 @@ def serve(
 ) -> None:
     """Serve answers, screening, ratings, the case queue and the web page (BentoML; default: the champion)."""
     from components.locations import MODEL_ENV
-    from components.serving.runtime import model_version, served_folders, source_folder
+    from components.serving.runtime import served_folders, source_folder
     from components.serving.settings import serve_config
+    from components.version_folder import model_version
 
     # Resolved here, so a missing champion or screener is one clear line rather than a server log.
     folder = source_folder(model or serve_config(Path.cwd()).model, Path.cwd())

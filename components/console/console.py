@@ -12,15 +12,18 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.console.accounts import Accounts
 from components.console.conversations import Conversations, purge_text
 from components.console.metrics import ConsoleMetrics
 from components.console.retrieval import ArticleIndex
 from components.language import detect_language
-from components.serving.answering import Answerer, shown_text
+from components.serving.contract import shown_text
 from components.serving.store import StoreUnavailable
+
+if TYPE_CHECKING:  # the model's libraries load in the service's worker, not where routes are declared
+    from components.serving.answering import Answerer
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600
@@ -28,7 +31,7 @@ PURGE_EVERY_S = 3600
 
 @dataclass
 class Console:
-    answerer: Answerer
+    answerer: "Answerer"
     conversations: Conversations
     accounts: Accounts
     articles: ArticleIndex

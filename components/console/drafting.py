@@ -7,16 +7,18 @@ the crawled corpus's best BM25 matches (components/console/retrieval.py), with t
 """
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.console.retrieval import ArticleIndex
 from components.screening import Screening, crisis_reply
-from components.serving.answering import Answerer
+
+if TYPE_CHECKING:  # the model's libraries load in the service's worker, not where routes are declared
+    from components.serving.answering import Answerer
 
 ARTICLES_SHOWN = 5
 
 
-async def draft_reply(answerer: Answerer, conversation: dict[str, Any], articles: ArticleIndex) -> dict[str, Any]:
+async def draft_reply(answerer: "Answerer", conversation: dict[str, Any], articles: ArticleIndex) -> dict[str, Any]:
     """`{text, source, articles}`: source is model, crisis_reply, withheld or none (nothing to answer)."""
     asked = [
         message["text"] for message in conversation["messages"] if message["author"] == "asker" and message["text"]

@@ -24,7 +24,7 @@ from components.console.keys import ConsoleOff
 from components.errors import PsyllmError
 from components.language import detect_language
 from components.screening import crisis_reply
-from components.serving.answering import screening_json
+from components.serving.contract import screening_json
 from components.serving.responses import page, refusal
 from components.serving.store import StoreUnavailable
 

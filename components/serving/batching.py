@@ -20,21 +20,13 @@ from dataclasses import dataclass, field
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from components.config import BatchingConfig, GenerationConfig
-from components.errors import PsyllmError
 from components.modelling.decoding import DecodingBatch, Step
 from components.modelling.generate import AnswerText
 from components.modelling.prompt import PromptTemplate
+from components.serving.contract import QueueFull
 
 log = logging.getLogger(__name__)
 _END = None
-
-
-class QueueFull(PsyllmError):
-    """Too many requests are waiting; the caller should retry after `retry_after_s`."""
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"the service is busy; retry in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(eq=False)  # a row of the decoding batch, known by identity

@@ -16,9 +16,8 @@ import bentoml
 
 from components.config import CORPUS_FILE
 from components.locations import BENTO_BUILD_DIR
-from components.registry import VERSION_FILE
-from components.serving.runtime import articles_file, model_version, served_folders, source_folder
-from components.tracking import MODEL_ARTIFACT, SCREENER_ARTIFACT
+from components.serving.runtime import articles_file, served_folders, source_folder
+from components.version_folder import MODEL_ARTIFACT, SCREENER_ARTIFACT, VERSION_FILE, model_version
 
 
 def package(root: Path, source: str) -> str:

@@ -23,7 +23,8 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from components.config import ServeConfig
-from components.serving.answering import Answerer, AnswerRequest, InvalidRequest, check_request
+from components.serving.answering import Answerer
+from components.serving.contract import AnswerRequest, InvalidRequest, check_request
 
 # What a deployment sets, not the model: a registry client has no service store.
 _DEPLOYMENT_FIELDS = {"model", "store_url", "store_text"}

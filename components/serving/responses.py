@@ -9,8 +9,8 @@ from components.console.accounts import Forbidden, SignInRefused
 from components.console.conversations import NotYours, UnknownConversation, UnsafeDraft
 from components.console.keys import ConsoleOff
 from components.errors import PsyllmError
-from components.serving.batching import QueueFull
 from components.serving.campaign_store import UnknownRater
+from components.serving.contract import QueueFull
 from components.serving.store import AlreadyRated, StoreUnavailable, UnknownRequest
 
 # The page's own inline script and style only: an injected <script> would not run even if shown.

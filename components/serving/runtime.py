@@ -11,10 +11,8 @@ model and the screener registered with it, the same files `mlflow.pyfunc.load_mo
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from components import registry
 from components.config import CORPUS_FILE, ServeConfig, load_params
 from components.console.accounts import Accounts
 from components.console.console import Console
@@ -23,25 +21,21 @@ from components.console.keys import ConsoleKeys
 from components.console.metrics import ConsoleMetrics
 from components.console.retrieval import ArticleIndex
 from components.errors import PsyllmError
-from components.hardware import inference_dtype
-from components.locations import (
-    BENTO_BUILD_DIR,
-    PARAMS_FILE,
-    SCREENER_DIR_ENV,
-)
-from components.modelling.base_model import load_model
-from components.modelling.prompt import PromptTemplate
-from components.modelling.stored_generation import load_generation
-from components.screening.screener import MANIFEST_FILE, Screener
-from components.serving.answering import Answerer
+from components.locations import BENTO_BUILD_DIR, PARAMS_FILE, SCREENER_DIR_ENV
+from components.screening.screener import MANIFEST_FILE
 from components.serving.settings import serve_config
 from components.serving.store import Store, resolve_store_url
-from components.tracking import MODEL_ARTIFACT, SCREENER_ARTIFACT
+from components.version_folder import MODEL_ARTIFACT, SCREENER_ARTIFACT, is_version_folder, model_version
+
+if TYPE_CHECKING:
+    from components.serving.answering import Answerer
 
 
 def source_folder(source: str, root: Path) -> Path:
     """The folder to serve for `source`: a registry URI's version exported once, or a folder as it is."""
     if source.startswith("models:/"):
+        from components import registry  # MLflow: only for a registry URI
+
         return registry.export_model(registry.resolve(source), root / ".cache" / "serving")
     folder = Path(source) if Path(source).is_absolute() else root / source
     if not folder.is_dir():
@@ -52,15 +46,9 @@ def source_folder(source: str, root: Path) -> Path:
 def served_folders(folder: Path, root: Path, environ: Mapping[str, str] = os.environ) -> tuple[Path, Path]:
     """The model and screener folders to load: a version's own (exported, or baked into a Bento),
     or a plain model folder with the project's screener."""
-    if registry.is_version_folder(folder):
+    if is_version_folder(folder):
         return folder / MODEL_ARTIFACT, folder / SCREENER_ARTIFACT
     return folder, screener_folder(root, environ)
-
-
-def model_version(folder: Path) -> str:
-    """What the service reports as `model_version`: the registered version if exported, else the folder."""
-    recorded = folder / registry.VERSION_FILE
-    return recorded.read_text(encoding="utf-8").strip() if recorded.is_file() else str(folder)
 
 
 def screener_folder(root: Path, environ: Mapping[str, str] = os.environ) -> Path:
@@ -72,8 +60,21 @@ def screener_folder(root: Path, environ: Mapping[str, str] = os.environ) -> Path
     return folder
 
 
-def load_answerer(model: Path, screener: Path, config: ServeConfig, store: Store | None) -> Answerer:
-    """The answerer over a model folder and a screener folder: what the service and the registered model run."""
+def load_answerer(model: Path, screener: Path, config: ServeConfig, store: Store | None) -> "Answerer":
+    """The answerer over a model folder and a screener folder: what the service and the registered model run.
+
+    The model's libraries are imported here, where a model loads, not with this module: `psyllm
+    serve` and BentoML's process manager import it too, and never load a model.
+    """
+    import torch
+
+    from components.hardware import inference_dtype
+    from components.modelling.base_model import load_model
+    from components.modelling.prompt import PromptTemplate
+    from components.modelling.stored_generation import load_generation
+    from components.screening.screener import Screener
+    from components.serving.answering import Answerer
+
     template, generation = PromptTemplate.load(model), load_generation(model)
     weights, tokenizer = load_model(model, inference_dtype(torch.device("cpu")))
     return Answerer(
@@ -87,7 +88,7 @@ def articles_file(root: Path) -> Path:
     return baked if baked.is_file() else root / load_params(root / PARAMS_FILE).paths.prepared / CORPUS_FILE
 
 
-def build_console(answerer: Answerer, root: Path, environ: Mapping[str, str] = os.environ) -> Console | None:
+def build_console(answerer: "Answerer", root: Path, environ: Mapping[str, str] = os.environ) -> Console | None:
     """The counsellor console over the answerer's store, or None when no console key is set."""
     keys = ConsoleKeys.from_environment(environ)
     if keys is None or answerer.store is None:
@@ -101,7 +102,7 @@ def build_console(answerer: Answerer, root: Path, environ: Mapping[str, str] = o
     return console
 
 
-def build_answerer(root: Path, environ: Mapping[str, str] = os.environ) -> Answerer:
+def build_answerer(root: Path, environ: Mapping[str, str] = os.environ) -> "Answerer":
     """Everything an answer needs, loaded once at start-up; a clear PsyllmError if anything is missing."""
     config = serve_config(root, environ)
     model, screener = served_folders(source_folder(config.model, root), root, environ)

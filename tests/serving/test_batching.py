@@ -7,7 +7,8 @@ import pytest
 from components.config import BatchingConfig, GenerationConfig
 from components.modelling.base_model import build_tiny, train_tokenizer
 from components.modelling.prompt import PromptTemplate, encode_prompt
-from components.serving.batching import GenerationQueue, QueueFull
+from components.serving.batching import GenerationQueue
+from components.serving.contract import QueueFull
 from tests.modelling.conftest import ARCHITECTURE, SAMPLE_QA
 
 

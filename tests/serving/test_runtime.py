@@ -1,4 +1,8 @@
-"""Service settings and model resolution: environment overrides, clear errors, and a version's own screener."""
+"""Service settings and model resolution: environment overrides, clear errors, a version's own screener, and
+a start-up that loads the model's libraries only where the model loads."""
+
+import subprocess
+import sys
 
 import pytest
 
@@ -39,3 +43,16 @@ def test_a_bento_serves_the_version_baked_into_it_with_that_versions_screener(tm
     assert served_folders(baked, tmp_path, elsewhere) == (baked / "model", baked / "screener")
     with pytest.raises(PsyllmError, match="no trained screener in"):
         served_folders(baked / "model", tmp_path, elsewhere)  # a plain folder takes the project's screener
+
+
+def test_what_starts_the_service_imports_no_model_or_registry_library():
+    # BentoML's process manager imports service.py only to read its configuration, and `psyllm serve`
+    # only resolves a folder; the worker alone loads the model (a restart waits for each of them).
+    check = (
+        "import sys, service, flows.cli, components.serving.runtime\n"
+        "print(sorted({name.split('.')[0] for name in sys.modules} & {'torch', 'transformers', 'mlflow', 'sklearn'}))"
+    )
+    imported = subprocess.run(
+        [sys.executable, "-c", check], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert imported == "[]"
