@@ -15,8 +15,8 @@ SHARED_DATA = Path(os.environ.get("PSYLLM_SHARED_DATA", PROJECT_ROOT.parent / "s
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# One torch thread per test worker (and the commands it starts): two workers share two cores, and a
-# second thread per process would stall at OpenMP's barrier whenever the other worker is busy.
+# One torch thread per test worker (and the commands it starts): three workers share two cores, and a
+# second thread per process would stall at OpenMP's barrier whenever another worker is busy.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
