@@ -30,7 +30,7 @@ from locust.env import Environment
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from soak import start_serve  # noqa: E402
+from served import start_serve  # noqa: E402
 
 from components.hardware import inference_dtype, machine  # noqa: E402
 

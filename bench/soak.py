@@ -14,22 +14,18 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import gevent
-import httpx
 import psutil
 from locust import HttpUser, between, events, task  # importing locust patches sockets for gevent
 from locust.env import Environment
+from served import ROOT, start_serve
 
 from components.hardware import machine
 
-ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = [
     "How can I stop worrying so much at night?",
     "我最近总是失眠，怎么办？",
@@ -91,12 +87,6 @@ class Person(HttpUser):
                 reply.failure(f"expected {expected}, got {reply.status_code}")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Timings:
     """Every measured request as (seconds since the window opened, milliseconds, failed)."""
 
@@ -120,30 +110,6 @@ class Timings:
 
 def worker_rss(server: subprocess.Popen) -> int:
     return sum(child.memory_info().rss for child in psutil.Process(server.pid).children(recursive=True))
-
-
-def start_serve(model: Path, screener: Path, prefix: str) -> tuple[subprocess.Popen, str]:
-    """`psyllm serve` on a free loopback port with its own store and BentoML home; returns it once ready."""
-    folder, port = Path(tempfile.mkdtemp(prefix=prefix)), free_port()
-    env = {**os.environ, "PSYLLM_SCREENER_DIR": str(screener.resolve()), "BENTOML_DO_NOT_TRACK": "true",
-           "PSYLLM_STORE_URL": f"sqlite:///{folder / 'store.sqlite'}",
-           "BENTOML_HOME": str(folder / "bentoml")}  # fmt: skip
-    command = [str(Path(sys.executable).parent / "psyllm"), "serve", "--model", str(model.resolve()),
-               "--port", str(port)]  # fmt: skip
-    with (folder / "serve.log").open("w") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)  # fmt: skip
-    host = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{host}/readyz", timeout=2).status_code == 200:
-                return server, host
-        except httpx.TransportError:
-            pass
-        gevent.sleep(1)
-    os.killpg(server.pid, signal.SIGTERM)
-    raise SystemExit(f"psyllm serve was not ready within 240 s; see {folder / 'serve.log'}")
 
 
 def main() -> None:

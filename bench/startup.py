@@ -23,12 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from served import ROOT, serve_environment, start_serve
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from components.hardware import machine  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from components.hardware import machine
 
 LOAD_IN_PROCESS = """
 import sys
@@ -42,16 +39,6 @@ load_answerer(model, screener, config, Store(store_url, config.store_text)).clos
 """
 
 
-def _environment(folder: Path, screener: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PSYLLM_SCREENER_DIR": str(screener.resolve()),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "PSYLLM_STORE_URL": f"sqlite:///{folder / 'store.sqlite'}",
-        "BENTOML_HOME": str(folder / "bentoml"),
-    }
-
-
 def baseline_seconds(model: Path, screener: Path) -> float:
     """A fresh process that loads the answerer (model, screener, store) and exits."""
     with tempfile.TemporaryDirectory(prefix="psyllm-startup-") as scratch:
@@ -60,33 +47,19 @@ def baseline_seconds(model: Path, screener: Path) -> float:
         subprocess.run(
             [sys.executable, "-c", LOAD_IN_PROCESS, str(model.resolve()), str(screener.resolve()),
              f"sqlite:///{folder / 'store.sqlite'}"],
-            cwd=ROOT, env=_environment(folder, screener), check=True, capture_output=True,
+            cwd=ROOT, env=serve_environment(folder, screener), check=True, capture_output=True,
         )  # fmt: skip
         return time.perf_counter() - started
 
 
 def serve_seconds(model: Path, screener: Path) -> float:
     """`psyllm serve` until /readyz answers 200; the server is killed after."""
-    with tempfile.TemporaryDirectory(prefix="psyllm-startup-") as scratch:
-        folder, port = Path(scratch), free_port()
-        command = [str(Path(sys.executable).parent / "psyllm"), "serve", "--model", str(model.resolve()),
-                   "--port", str(port)]  # fmt: skip
-        started = time.perf_counter()
-        with (folder / "serve.log").open("w") as log:
-            server = subprocess.Popen(command, cwd=ROOT, env=_environment(folder, screener), stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-        try:
-            while time.perf_counter() - started < 300:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                        return time.perf_counter() - started
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-            raise SystemExit(f"psyllm serve was not ready within 300 s:\n{(folder / 'serve.log').read_text()[-3000:]}")
-        finally:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+    started = time.perf_counter()
+    server, _ = start_serve(model, screener, "psyllm-startup-")
+    seconds = time.perf_counter() - started
+    os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
+    return seconds
 
 
 def main() -> None:
