@@ -22,7 +22,7 @@ from components.console.metrics import ConsoleMetrics
 from components.console.retrieval import ArticleIndex
 from components.errors import PsyllmError
 from components.locations import BENTO_BUILD_DIR, PARAMS_FILE, SCREENER_DIR_ENV
-from components.screening.screener import MANIFEST_FILE
+from components.screening.screener import MANIFEST_FILE, Screener
 from components.serving.settings import serve_config
 from components.serving.store import Store, resolve_store_url
 from components.version_folder import MODEL_ARTIFACT, SCREENER_ARTIFACT, is_version_folder, model_version
@@ -72,7 +72,6 @@ def load_answerer(model: Path, screener: Path, config: ServeConfig, store: Store
     from components.modelling.base_model import load_model
     from components.modelling.prompt import PromptTemplate
     from components.modelling.stored_generation import load_generation
-    from components.screening.screener import Screener
     from components.serving.answering import Answerer
 
     template, generation = PromptTemplate.load(model), load_generation(model)
