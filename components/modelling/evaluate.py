@@ -9,8 +9,8 @@ decoding, scored as `scoring` says, on two sets:
 - the real benchmark (`benchmark`): `evaluate.benchmark_questions` questions per source of the frozen
   real benchmark, with each fine-tuned variant's change against the base model and its paired
   bootstrap interval.
-Per-question records (`questions.jsonl`, generated answers included, benchmark texts not) let every
-number be recomputed; `report.md` is for people.
+Per-question records (`questions.jsonl`: ids, scores and generated answers, which can repeat a phrase
+of a real question, so git ignores the file) let every number be recomputed; `report.md` is for people.
 """
 
 import math

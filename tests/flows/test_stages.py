@@ -12,6 +12,7 @@ from prefect.testing.utilities import prefect_test_harness
 from ruamel.yaml import YAML
 
 from flows.training import StageFailed, run_stage, run_stages, stage_graph
+from tests.conftest import PROJECT_ROOT
 from tests.pipeline.project import BIN
 
 STEP = """
@@ -151,3 +152,21 @@ def test_independent_stages_run_side_by_side_and_a_failure_stops_what_depends_on
     assert {"left", "right", "joined"} <= set(locked)
     assert failure is not None and str(failure) == "step 'broken' failed: a user error"
     assert not (tmp_path / "after.attempts").exists()  # nothing that depends on a failed stage starts
+
+
+def test_every_stage_output_is_tracked_by_git_or_ignored():
+    """A run leaves no new file for `git status` to show: DVC's cached outputs are ignored, and each
+    output it leaves to git is either committed or ignored on purpose (such as per-question records,
+    whose generated answers can repeat a real question's text)."""
+    from dvc.repo import Repo
+
+    def git(*arguments: str) -> bool:
+        return subprocess.run(["git", *arguments], cwd=PROJECT_ROOT, capture_output=True).returncode == 0
+
+    with Repo(str(PROJECT_ROOT)) as repo:
+        outputs = [(out.def_path, out.use_cache) for out in repo.index.outs]
+    assert outputs
+    ignored = {path for path, _ in outputs if git("check-ignore", "-q", path)}
+    assert [path for path, cached in outputs if cached and path not in ignored] == []
+    undecided = [path for path, _ in outputs if path not in ignored and not git("ls-files", "--error-unmatch", path)]
+    assert undecided == []
