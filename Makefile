@@ -5,6 +5,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
+# Where pip looks for torch alone, when not on its own index (e.g. https://download.pytorch.org/whl/cpu).
+TORCH_INDEX ?=
 BIN := $(VENV)/bin
 
 # Nothing phones home and nothing loads from a hub at run time.
@@ -23,7 +25,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" uv
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)")
+	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 

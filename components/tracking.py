@@ -118,10 +118,10 @@ class StepRun:
 
         The model takes a prompt rendered by the folder's template, which goes into the model's
         metadata with its decoding settings (the signature says text in, text out; the input
-        example is such a prompt). It
-        is tagged with the folder's content digest, so registration finds it again instead of
-        logging it twice. (MLflow 3.17 cannot log a checkpoint folder by path with transformers 5,
-        so the model is loaded and logged as components.)
+        example is such a prompt). It is tagged with the folder's content digest, so a run's model
+        can be matched to the registered version that carries the same folder (`log_answer_model`).
+        (MLflow 3.17 cannot log a checkpoint folder by path with transformers 5, so the model is
+        loaded and logged as components.)
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -10,7 +10,8 @@ decoding, scored as `scoring` says, on two sets:
   real benchmark, with each fine-tuned variant's change against the base model and its paired
   bootstrap interval.
 Per-question records (`questions.jsonl`: ids, scores and generated answers, which can repeat a phrase
-of a real question, so git ignores the file) let every number be recomputed; `report.md` is for people.
+of a real question, so DVC caches the file instead of git) let every number be recomputed; `report.md`
+is for people.
 """
 
 import math
