@@ -155,9 +155,9 @@ def test_independent_stages_run_side_by_side_and_a_failure_stops_what_depends_on
 
 
 def test_every_stage_output_is_tracked_by_git_or_ignored():
-    """A run leaves no new file for `git status` to show: DVC's cached outputs are ignored, and each
-    output it leaves to git is either committed or ignored on purpose (such as per-question records,
-    whose generated answers can repeat a real question's text)."""
+    """A run leaves no new file for `git status` to show: DVC's cached outputs (the per-question
+    records among them, whose generated answers can repeat a real question's text) are ignored, and
+    each output left to git is committed or ignored on purpose."""
     from dvc.repo import Repo
 
     def git(*arguments: str) -> bool:
